@@ -1,0 +1,95 @@
+/*
+ * kafka.h - the contract between the Kafka connection layer (server.c) and
+ * the API handlers (handlers.c).
+ *
+ * server.c cuts frames, parses the request header, looks the API up in
+ * kp_api_table and calls its handler with the body cursor; the handler writes
+ * the response body (no size, no correlation id) to out and says what to do.
+ */
+#ifndef SOUK_KAFKA_H
+#define SOUK_KAFKA_H
+
+#include <stdint.h>
+
+#include "broker.h"
+#include "proto.h"
+
+typedef enum {
+    KP_RESPOND = 0, /* send out as the response */
+    KP_NO_RESPONSE, /* e.g. Produce with acks=0 */
+    KP_DEFER,       /* ctx->fetch holds a long poll; the server answers later */
+    KP_CLOSE,       /* malformed request: log and close the connection */
+} kp_action_t;
+
+typedef struct kp_fetch_part_s {
+    log_part_t *part; /* NULL: unknown topic or partition */
+    int32_t partition;
+    int64_t fetch_offset;
+    int32_t max_bytes;
+} kp_fetch_part_t;
+
+typedef struct kp_fetch_topic_s {
+    char *name;
+    int32_t nparts;
+    kp_fetch_part_t *parts;
+} kp_fetch_topic_t;
+
+/* A parsed Fetch request, kept while it waits for data. */
+typedef struct kp_fetch_s {
+    int16_t version;
+    int32_t correlation_id;
+    int32_t max_wait_ms, min_bytes, max_bytes;
+    int32_t ntopics;
+    kp_fetch_topic_t *topics;
+    /* owned by server.c while deferred */
+    void *conn;
+    struct event *timer;
+    struct kp_fetch_s *next, *prev;
+} kp_fetch_t;
+
+void kp_fetch_free(kp_fetch_t *f);
+/* Writes the Fetch response body for f's current state; returns the record
+ * bytes it holds. */
+size_t kp_fetch_respond(broker_t *b, kp_fetch_t *f, sk_buf_t *out);
+/* True when some partition of f has data past its fetch offset. */
+int kp_fetch_has_data(const kp_fetch_t *f);
+
+typedef struct kp_ctx_s {
+    broker_t *b;
+    const kp_hdr_t *hdr;
+    const char *peer;   /* for log lines */
+    int can_defer;      /* 0 when no server can answer later (fuzzing) */
+    kp_fetch_t *fetch;  /* set by the Fetch handler with KP_DEFER */
+    char errstr[256];   /* why, with KP_CLOSE */
+} kp_ctx_t;
+
+typedef kp_action_t (*kp_handler_fn)(kp_ctx_t *ctx, sk_cur_t *body, sk_buf_t *out);
+
+typedef struct kp_api_s {
+    const char *name; /* Kafka's name, NULL for keys souk does not speak */
+    int16_t min_ver, max_ver;
+    int16_t flex_from; /* first flexible version (-1: none) */
+    kp_handler_fn handler;
+} kp_api_t;
+
+extern const kp_api_t kp_api_table[KP_API__MAX];
+
+/* The API entry for key, or NULL. */
+const kp_api_t *kp_api_get(int16_t key);
+
+/*
+ * Handles one whole request frame (size prefix removed), writing the whole
+ * response frame (size prefix and response header included) to out.  The
+ * frame bytes may be modified (Produce rewrites baseOffset in place).  Used by
+ * server.c and by the fuzz target.
+ */
+kp_action_t kp_handle_frame(kp_ctx_t *ctx, uint8_t *frame, size_t len, sk_buf_t *out);
+
+/* Wraps a response body: size, correlation id, tagged fields if flexible. */
+void kp_frame_begin(sk_buf_t *out, int32_t correlation_id, int flexible_header);
+void kp_frame_end(sk_buf_t *out, size_t start);
+
+/* server.c: called after an append so waiting fetches are answered. */
+void kp_server_notify_append(broker_t *b);
+
+#endif
