@@ -16,6 +16,7 @@
 struct event_base;
 struct event;
 struct kp_fetch_s;
+struct grp_coord_s;
 
 typedef struct broker_config_s {
     char *data_dir;
@@ -33,6 +34,9 @@ typedef struct broker_config_s {
     int auto_create_topics;
     char *log_level;
     char *trace_requests;
+    int64_t group_min_session_timeout_ms;
+    int64_t group_max_session_timeout_ms;
+    int64_t group_initial_rebalance_delay_ms;
 } broker_config_t;
 
 typedef struct broker_s {
@@ -46,6 +50,8 @@ typedef struct broker_s {
     /* Fetches waiting for data (long polling); see kafka/server.c. */
     struct kp_fetch_s *fetch_waiters;
     struct event *wake_ev;
+    /* Consumer groups; created on first use (see kp_groups()). */
+    struct grp_coord_s *groups;
     int shutting_down;
 } broker_t;
 

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "broker.h"
+#include "group/group.h"
+#include "kafka/kafka.h"
 #include "kafka/server.h"
 #include "sk_clock.h"
 #include "sk_conf.h"
@@ -43,6 +45,12 @@ static const sk_conf_entry_t broker_conf[] = {
      "fsync written data at most this often; 0 fsyncs before answering acks=all produce and commits"},
     {"max-request-bytes", SK_CONF_SIZE, offsetof(broker_config_t, max_request_bytes), "64m", 1024, 1LL << 30,
      "largest Kafka request accepted; a larger one closes its connection"},
+    {"group-min-session-timeout-ms", SK_CONF_INT, offsetof(broker_config_t, group_min_session_timeout_ms), "1000", 1,
+     3600000, "smallest session.timeout.ms a consumer group member may ask for"},
+    {"group-max-session-timeout-ms", SK_CONF_INT, offsetof(broker_config_t, group_max_session_timeout_ms), "1800000",
+     1, 86400000, "largest session.timeout.ms a consumer group member may ask for"},
+    {"group-initial-rebalance-delay-ms", SK_CONF_INT, offsetof(broker_config_t, group_initial_rebalance_delay_ms),
+     "500", 0, 300000, "how long a new group waits for more members before its first rebalance"},
     {"log-level", SK_CONF_STR, offsetof(broker_config_t, log_level), "info", 0, 0,
      "debug, info, warn or error"},
     {"trace-requests", SK_CONF_STR, offsetof(broker_config_t, trace_requests), "", 0, 0,
@@ -59,7 +67,7 @@ static const sk_conf_prog_t broker_prog = {
 typedef struct app_s {
     broker_t b;
     kp_server_t *srv;
-    struct event *flush_ev, *retention_ev, *sigterm_ev, *sigint_ev, *drain_ev;
+    struct event *flush_ev, *retention_ev, *group_ev, *sigterm_ev, *sigint_ev, *drain_ev;
     int64_t drain_deadline;
 } app_t;
 
@@ -78,6 +86,14 @@ static void retention_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     app_t *a = arg;
     log_retention_run(a->b.log, sk_wall_ms());
+}
+
+static void group_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    app_t *a = arg;
+    grp_tick(kp_groups(&a->b), sk_mono_ms());
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -169,6 +185,7 @@ int main(int argc, char **argv)
     }
     if (a.b.cfg.flush_ms > 0) a.flush_ev = add_timer(&a, a.b.cfg.flush_ms, flush_cb);
     a.retention_ev = add_timer(&a, a.b.cfg.retention_check_ms, retention_cb);
+    a.group_ev = add_timer(&a, 100, group_tick_cb);
     a.sigterm_ev = evsignal_new(a.b.base, SIGTERM, signal_cb, &a);
     a.sigint_ev = evsignal_new(a.b.base, SIGINT, signal_cb, &a);
     event_add(a.sigterm_ev, NULL);
@@ -188,6 +205,8 @@ out:
     kp_server_free(a.srv);
     if (a.flush_ev) event_free(a.flush_ev);
     if (a.retention_ev) event_free(a.retention_ev);
+    if (a.group_ev) event_free(a.group_ev);
+    grp_coord_free(a.b.groups);
     if (a.sigterm_ev) event_free(a.sigterm_ev);
     if (a.sigint_ev) event_free(a.sigint_ev);
     if (a.drain_ev) event_free(a.drain_ev);

@@ -240,6 +240,19 @@ void offsets_each(offsets_t *o, const char *group, offsets_each_fn fn, void *opa
     }
 }
 
+void offsets_groups(offsets_t *o, offsets_group_fn fn, void *opaque)
+{
+    sk_map_t seen;
+    sk_map_init(&seen);
+    for (sk_map_entry_t *it = sk_map_next(&o->map, NULL); it; it = sk_map_next(&o->map, it)) {
+        entry_t *e = it->value;
+        if (sk_map_get(&seen, e->group, strlen(e->group))) continue;
+        sk_map_put(&seen, e->group, strlen(e->group), e);
+        fn(opaque, e->group);
+    }
+    sk_map_release(&seen);
+}
+
 int offsets_flush(offsets_t *o)
 {
     if (!o->dirty || o->fd < 0) return 0;

@@ -41,6 +41,10 @@ const offset_commit_t *offsets_get(offsets_t *o, const char *group, const char *
 typedef void (*offsets_each_fn)(void *opaque, const char *topic, int32_t partition, const offset_commit_t *c);
 void offsets_each(offsets_t *o, const char *group, offsets_each_fn fn, void *opaque);
 
+/* Calls fn once for each group that has committed offsets. */
+typedef void (*offsets_group_fn)(void *opaque, const char *group);
+void offsets_groups(offsets_t *o, offsets_group_fn fn, void *opaque);
+
 int offsets_flush(offsets_t *o); /* fsync if written since the last flush */
 
 #endif

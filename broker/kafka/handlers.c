@@ -513,19 +513,6 @@ static kp_action_t kp_handle_FindCoordinator(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_
 
 /* ---- OffsetCommit / OffsetFetch ------------------------------------------ */
 
-/*
- * Whether a commit from (generation, member) may be stored.  Until the group
- * coordinator exists, only simple consumers (generation -1, empty member id)
- * commit, as Kafka allows for a group with no members.
- */
-static kp_err_t commit_check_member(broker_t *b, kp_str_t group, int32_t generation, kp_str_t member)
-{
-    (void)b;
-    (void)group;
-    if (generation == -1 && member.len <= 0) return KP_ERR_NONE;
-    return KP_ERR_UNKNOWN_MEMBER_ID;
-}
-
 static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
 {
     broker_t *b = ctx->b;
@@ -539,7 +526,7 @@ static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
     if (c->err || nt < 0) MALFORMED(ctx, "header");
     kp_err_t gerr = KP_ERR_NONE;
     if (group.len <= 0) gerr = KP_ERR_INVALID_GROUP_ID;
-    else gerr = commit_check_member(b, group, generation, member);
+    else gerr = (kp_err_t)kp_group_commit_check(b, group, generation, member);
     char *gname = group.len > 0 ? sk_strndup(group.p, (size_t)group.len) : NULL;
     sk_buf_t body;
     sk_buf_init(&body, 128);
@@ -762,6 +749,12 @@ const kp_api_t kp_api_table[KP_API__MAX] = {
     [KP_API_OffsetCommit] = {"OffsetCommit", 2, 7, 8, kp_handle_OffsetCommit},
     [KP_API_OffsetFetch] = {"OffsetFetch", 1, 5, 6, kp_handle_OffsetFetch},
     [KP_API_FindCoordinator] = {"FindCoordinator", 0, 2, 3, kp_handle_FindCoordinator},
+    [KP_API_JoinGroup] = {"JoinGroup", 0, 5, 6, kp_handle_JoinGroup},
+    [KP_API_Heartbeat] = {"Heartbeat", 0, 3, 4, kp_handle_Heartbeat},
+    [KP_API_LeaveGroup] = {"LeaveGroup", 0, 1, 4, kp_handle_LeaveGroup},
+    [KP_API_SyncGroup] = {"SyncGroup", 0, 3, 4, kp_handle_SyncGroup},
+    [KP_API_DescribeGroups] = {"DescribeGroups", 0, 4, 5, kp_handle_DescribeGroups},
+    [KP_API_ListGroups] = {"ListGroups", 0, 2, 3, kp_handle_ListGroups},
     [KP_API_ApiVersions] = {"ApiVersions", 0, 3, 3, kp_handle_ApiVersions},
     [KP_API_CreateTopics] = {"CreateTopics", 2, 4, 5, kp_handle_CreateTopics},
 };

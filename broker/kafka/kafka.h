@@ -54,12 +54,28 @@ size_t kp_fetch_respond(broker_t *b, kp_fetch_t *f, sk_buf_t *out);
 /* True when some partition of f has data past its fetch offset. */
 int kp_fetch_has_data(const kp_fetch_t *f);
 
+/*
+ * A held JoinGroup or SyncGroup.  The group coordinator answers it through
+ * kp_group_callbacks(), possibly before the handler returns: then `done` is
+ * set and `body` holds the response body, which the handler sends at once.
+ * Otherwise the server attaches its connection (conn != NULL) and the answer
+ * is sent by kp_server_waiter_deliver() when it comes.
+ */
+typedef struct kp_waiter_s {
+    int16_t api_key, api_version;
+    int32_t correlation_id;
+    void *conn;
+    int done;
+    sk_buf_t body;
+} kp_waiter_t;
+
 typedef struct kp_ctx_s {
     broker_t *b;
     const kp_hdr_t *hdr;
     const char *peer;   /* for log lines */
     int can_defer;      /* 0 when no server can answer later (fuzzing) */
     kp_fetch_t *fetch;  /* set by the Fetch handler with KP_DEFER */
+    kp_waiter_t *waiter; /* set by JoinGroup/SyncGroup with KP_DEFER */
     char errstr[256];   /* why, with KP_CLOSE */
 } kp_ctx_t;
 
@@ -91,5 +107,22 @@ void kp_frame_end(sk_buf_t *out, size_t start);
 
 /* server.c: called after an append so waiting fetches are answered. */
 void kp_server_notify_append(broker_t *b);
+/* server.c: sends a held response whose body is in w->body, frees w and lets
+ * its connection go on. */
+void kp_server_waiter_deliver(kp_waiter_t *w);
+
+/* handlers_group.c: the coordinator of b, created on first use. */
+struct grp_coord_s *kp_groups(broker_t *b);
+void kp_waiter_free(kp_waiter_t *w);
+
+/* handlers_group.c: the group API handlers, for the dispatch table. */
+kp_action_t kp_handle_JoinGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+kp_action_t kp_handle_SyncGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+kp_action_t kp_handle_Heartbeat(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+kp_action_t kp_handle_LeaveGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+kp_action_t kp_handle_ListGroups(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+kp_action_t kp_handle_DescribeGroups(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out);
+/* handlers_group.c: whether an OffsetCommit may be stored (an ErrorCode). */
+int16_t kp_group_commit_check(broker_t *b, kp_str_t group, int32_t generation, kp_str_t member);
 
 #endif

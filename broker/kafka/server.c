@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "group.h"
 #include "kafka.h"
 #include "sk_alloc.h"
 #include "sk_fs.h"
@@ -30,6 +31,7 @@ typedef struct kp_conn_s {
     struct bufferevent *bev;
     struct event *resume_ev;
     kp_fetch_t *pending; /* a deferred Fetch holds the connection */
+    kp_waiter_t *waiter; /* so does a held JoinGroup or SyncGroup */
     char peer[INET6_ADDRSTRLEN + 8];
     struct kp_conn_s *next, *prev;
 } kp_conn_t;
@@ -55,6 +57,10 @@ static void conn_free(kp_conn_t *c)
         if (f->next) f->next->prev = f->prev;
         if (f->timer) event_free(f->timer);
         kp_fetch_free(f);
+    }
+    if (c->waiter) {
+        grp_waiter_cancel(kp_groups(b), c->waiter);
+        kp_waiter_free(c->waiter);
     }
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
@@ -98,6 +104,21 @@ static void fetch_complete(broker_t *b, kp_fetch_t *f)
     sk_buf_release(&out);
     c->pending = NULL;
     kp_fetch_free(f);
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
+void kp_server_waiter_deliver(kp_waiter_t *w)
+{
+    kp_conn_t *c = w->conn;
+    sk_buf_t out;
+    sk_buf_init(&out, w->body.len + 16);
+    kp_frame_begin(&out, w->correlation_id, 0);
+    sk_buf_add(&out, w->body.data, w->body.len);
+    kp_frame_end(&out, 0);
+    conn_send(c, &out);
+    sk_buf_release(&out);
+    c->waiter = NULL;
+    kp_waiter_free(w);
     event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
@@ -151,7 +172,7 @@ static void conn_process(kp_conn_t *c)
     struct evbuffer *outq = bufferevent_get_output(c->bev);
     sk_buf_t out;
     sk_buf_init(&out, 0);
-    while (!c->pending) {
+    while (!c->pending && !c->waiter) {
         if (evbuffer_get_length(outq) > OUTPUT_HIGH_WATER) break; /* resumed by write_cb */
         size_t avail = evbuffer_get_length(in), flen = 0;
         uint8_t head[4];
@@ -178,6 +199,11 @@ static void conn_process(kp_conn_t *c)
         case KP_NO_RESPONSE:
             break;
         case KP_DEFER: {
+            if (ctx.waiter) {
+                ctx.waiter->conn = c;
+                c->waiter = ctx.waiter;
+                break;
+            }
             kp_fetch_t *f = ctx.fetch;
             f->conn = c;
             f->next = b->fetch_waiters;
@@ -210,7 +236,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     kp_conn_t *c = arg;
-    if (!c->pending && evbuffer_get_length(bufferevent_get_input(c->bev)) >= 4) conn_process(c);
+    if (!c->pending && !c->waiter && evbuffer_get_length(bufferevent_get_input(c->bev)) >= 4) conn_process(c);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)

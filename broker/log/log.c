@@ -299,13 +299,11 @@ static int part_load(log_part_t *p, char *errstr, size_t errsz)
         bases[nbases++] = v;
     }
     closedir(d);
-    qsort(bases, nbases, sizeof *bases, cmp_i64);
+    if (nbases > 1) qsort(bases, nbases, sizeof *bases, cmp_i64); /* bases is NULL when empty */
     if (nbases == 0) {
         seg_t *s = seg_open(p, 0, 1, errstr, errsz);
         if (!s) goto out;
-        part_push_seg(p, s);
-        idx_push(s, 0, 0, -1); /* nothing yet: entries start with the first batch */
-        s->nidx = 0;
+        part_push_seg(p, s); /* empty: index entries start with the first batch */
         rc = 0;
         goto out;
     }
