@@ -347,12 +347,15 @@ size_t kp_fetch_respond(broker_t *b, kp_fetch_t *f, sk_buf_t *out)
             if (err == KP_ERR_NONE && fp->fetch_offset < hw) {
                 /* KIP-74: the first batch goes out even when larger than the limits. */
                 size_t want = fp->max_bytes > 0 ? (size_t)fp->max_bytes : 0;
-                if (total > 0 && want > budget) want = budget;
+                if (want > budget) want = budget; /* the response's max_bytes binds too */
                 if (total == 0 || budget > 0) {
                     if (log_part_read(fp->part, fp->fetch_offset, want, out) != LOG_OK) {
                         out->len = before;
                         out->data[err_at] = 0;
                         out->data[err_at + 1] = KP_ERR_KAFKA_STORAGE_ERROR;
+                    } else if (total > 0 && out->len - before > budget) {
+                        out->len = before; /* only the response's first batch may exceed max_bytes */
+                        out->data[out->len] = '\0';
                     }
                 }
             }
@@ -524,6 +527,21 @@ static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
     if (v >= 2 && v <= 4) (void)sk_cur_i64(c); /* retention_time_ms */
     int32_t nt = kp_read_arraylen(c, 6);
     if (c->err || nt < 0) MALFORMED(ctx, "header");
+    /* Parse the topics once without acting: a malformed request commits
+     * nothing (the loop below commits as it reads). */
+    sk_cur_t probe = *c;
+    for (int32_t i = 0; i < nt && !probe.err; i++) {
+        kp_str_t name = kp_read_str(&probe);
+        int32_t np = kp_read_arraylen(&probe, 14);
+        if (np < 0 || name.len < 0) probe.err = 1;
+        for (int32_t k = 0; k < np && !probe.err; k++) {
+            (void)sk_cur_i32(&probe); /* partition_index */
+            (void)sk_cur_i64(&probe); /* committed_offset */
+            if (v >= 6) (void)sk_cur_i32(&probe); /* committed_leader_epoch */
+            (void)kp_read_str(&probe); /* committed_metadata */
+        }
+    }
+    if (probe.err) MALFORMED(ctx, "topics");
     kp_err_t gerr = KP_ERR_NONE;
     if (group.len <= 0) gerr = KP_ERR_INVALID_GROUP_ID;
     else gerr = (kp_err_t)kp_group_commit_check(b, group, generation, member);

@@ -89,9 +89,14 @@ int batch_find_timestamp(const uint8_t *p, size_t len, int64_t ts, int64_t *offs
         int64_t tsd = sk_cur_varint(&c);
         int64_t od = sk_cur_varint(&c);
         if (c.err) return -1;
-        if (h.base_timestamp + tsd >= ts) {
-            *offset = h.base_offset + od;
-            *rec_ts = h.base_timestamp + tsd;
+        /* The deltas are the producer's: a sum past int64 is malformed. */
+        int64_t rts, roff;
+        if (__builtin_add_overflow(h.base_timestamp, tsd, &rts) ||
+            __builtin_add_overflow(h.base_offset, od, &roff))
+            return -1;
+        if (rts >= ts) {
+            *offset = roff;
+            *rec_ts = rts;
             return 1;
         }
         c.pos = end;

@@ -213,6 +213,7 @@ static int64_t seg_scan(log_t *l, seg_t *s, int64_t pos, int64_t expect, int che
                 size_t need = e == BATCH_OK ? batch_size(&h) : BATCH_HEADER_LEN;
                 if (pos + (int64_t)off + (int64_t)need > s->size) {
                     *why = "torn batch at end of segment";
+                    pos += (int64_t)off; /* keep the good batches before it */
                     goto done;
                 }
                 if (off == 0) { /* a batch larger than the buffer */
@@ -224,10 +225,12 @@ static int64_t seg_scan(log_t *l, seg_t *s, int64_t pos, int64_t expect, int che
             if (e == BATCH_OK && check_crc) e = batch_validate(buf + off, (size_t)got - off, &h);
             if (e != BATCH_OK) {
                 *why = batch_err2str(e);
+                pos += (int64_t)off;
                 goto done;
             }
             if (h.base_offset != s->next) {
                 *why = "batch offset out of sequence";
+                pos += (int64_t)off;
                 goto done;
             }
             int64_t saved = s->size;
@@ -313,7 +316,8 @@ static int part_load(log_part_t *p, char *errstr, size_t errsz)
         int last = i + 1 == nbases;
         const char *why;
         int64_t good;
-        if (!last && idx_load(s, s->size) == 0) {
+        int trusted = !last && idx_load(s, s->size) == 0;
+        if (trusted) {
             /* Trusted index: only the tail after the last entry is read, for
              * the segment's end offset and largest timestamp. */
             idx_entry_t *e = &s->idx[s->nidx - 1];
@@ -322,8 +326,14 @@ static int part_load(log_part_t *p, char *errstr, size_t errsz)
             good = seg_scan(l, s, e->pos, s->base + e->rel, 0, &why);
             s->nidx = keep;
             s->bytes_since_idx = l->cfg.index_interval_bytes; /* not appended to again */
-        } else {
+            /* A last entry that does not lead to a clean tail is damage
+             * (or the log is): read the whole segment and re-index it. */
+            if (good < s->size) trusted = 0;
+        }
+        if (!trusted) {
             s->nidx = 0;
+            s->max_ts = -1;
+            s->bytes_since_idx = 0;
             good = seg_scan(l, s, 0, s->base, last, &why);
             if (!last) sk_warn("log", "%s: rebuilt missing or damaged index of segment %" PRId64, p->dir, s->base);
             if (idx_write_all(s) < 0) sk_warn("log", "%s: cannot write index: %s", p->dir, strerror(errno));
@@ -489,6 +499,19 @@ static size_t part_find_seg(const log_part_t *p, int64_t offset)
     return lo;
 }
 
+/* Where to start reading for index entry e: its position if the batch there
+ * starts at the offset the entry names, else the segment start.  Entries that
+ * are well formed and in order can still be damaged; checking the one used
+ * makes such damage slow a look-up down rather than misdirect it. */
+static int64_t idx_entry_pos(const seg_t *s, const idx_entry_t *e)
+{
+    uint8_t base[8];
+    if (sk_pread_all(s->fd, base, sizeof base, e->pos) == (ssize_t)sizeof base &&
+        sk_load_i64(base) == s->base + e->rel)
+        return e->pos;
+    return 0;
+}
+
 /* Byte position in s of the batch that contains offset, found through the
  * index and then batch headers; -1 if the segment does not hold it. */
 static int64_t seg_find_pos(const seg_t *s, int64_t offset, batch_hdr_t *h)
@@ -501,7 +524,7 @@ static int64_t seg_find_pos(const seg_t *s, int64_t offset, batch_hdr_t *h)
             if (s->base + s->idx[mid].rel <= offset) lo = mid;
             else hi = mid;
         }
-        pos = s->idx[lo].pos;
+        pos = idx_entry_pos(s, &s->idx[lo]);
     }
     uint8_t hdr[BATCH_HEADER_LEN];
     while (pos < s->size) {
@@ -553,8 +576,9 @@ void log_part_offset_for_time(log_part_t *p, int64_t ts, int64_t *offset, int64_
     for (size_t i = 0; i < p->nsegs; i++) {
         seg_t *s = p->segs[i];
         if (s->max_ts < ts) continue;
-        int64_t pos = 0;
-        for (size_t k = 0; k < s->nidx && s->idx[k].ts_before < ts; k++) pos = s->idx[k].pos;
+        size_t k = 0;
+        while (k < s->nidx && s->idx[k].ts_before < ts) k++;
+        int64_t pos = k > 0 ? idx_entry_pos(s, &s->idx[k - 1]) : 0;
         uint8_t hdr[BATCH_HEADER_LEN];
         while (pos < s->size) {
             batch_hdr_t h;
