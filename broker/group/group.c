@@ -361,13 +361,14 @@ void grp_join(grp_coord_t *c, const grp_join_req_t *req, void *waiter, int64_t n
         return join_error(c, waiter, GRP_ERR_INVALID_REQUEST, req->member_id);
     }
 
+    const char *mid = req->member_id ? req->member_id : "";
     group_t *g = group_find(c, req->group_id);
+    if (!g && *mid) return join_error(c, waiter, GRP_ERR_UNKNOWN_MEMBER_ID, mid); /* no group to be in */
     if (!g) {
         g = sk_calloc(1, sizeof *g);
         g->id = sk_strdup(req->group_id);
         sk_map_put(&c->groups, g->id, strlen(g->id), g);
     }
-    const char *mid = req->member_id ? req->member_id : "";
     if (!protocols_compatible(g, req, *mid ? mid : NULL))
         return join_error(c, waiter, GRP_ERR_INCONSISTENT_GROUP_PROTOCOL, mid);
 
@@ -561,16 +562,19 @@ void grp_tick(grp_coord_t *c, int64_t now)
             free(p->id);
             free(p);
         }
-        /* A member with a held request is alive; the others must heartbeat. */
+        /* A member with a held request is alive; the others must heartbeat.
+         * A removal may end the join phase (complete_join frees the members
+         * that did not rejoin), so the scan starts over after each one. */
         member_t *m = g->members;
         while (m) {
-            member_t *next = m->next;
             if (!m->join_waiter && !m->sync_waiter && now - m->last_seen > m->session_timeout) {
                 char why[96];
                 snprintf(why, sizeof why, "expired: no heartbeat for %d ms", (int)m->session_timeout);
                 remove_member(c, g, m, now, why);
+                m = g->members;
+                continue;
             }
-            m = next;
+            m = m->next;
         }
         maybe_complete_join(c, g, now);
     }
