@@ -16,6 +16,7 @@
 struct event_base;
 struct event;
 struct kp_fetch_s;
+struct kv_server_s;
 struct grp_coord_s;
 
 typedef struct broker_config_s {
@@ -37,6 +38,12 @@ typedef struct broker_config_s {
     int64_t group_min_session_timeout_ms;
     int64_t group_max_session_timeout_ms;
     int64_t group_initial_rebalance_delay_ms;
+    /* The key store (kv/server.h). */
+    char *kv_listen;   /* "" disables it */
+    char *kv_password; /* "" means no AUTH */
+    char *kv_fsync;    /* always | everysec | no */
+    int64_t kv_maxmemory;
+    int64_t kv_aof_rewrite_min_size;
 } broker_config_t;
 
 typedef struct broker_s {
@@ -52,6 +59,8 @@ typedef struct broker_s {
     struct event *wake_ev;
     /* Consumer groups; created on first use (see kp_groups()). */
     struct grp_coord_s *groups;
+    /* The key store; NULL when --kv-listen is empty. */
+    struct kv_server_s *kv;
     int shutting_down;
 } broker_t;
 

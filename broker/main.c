@@ -12,6 +12,7 @@
 #include "group/group.h"
 #include "kafka/kafka.h"
 #include "kafka/server.h"
+#include "kv/server.h"
 #include "sk_clock.h"
 #include "sk_conf.h"
 #include "sk_log.h"
@@ -55,6 +56,16 @@ static const sk_conf_entry_t broker_conf[] = {
      "debug, info, warn or error"},
     {"trace-requests", SK_CONF_STR, offsetof(broker_config_t, trace_requests), "", 0, 0,
      "debugging: write every request frame to this directory (for fuzzing seeds)"},
+    {"kv-listen", SK_CONF_STR, offsetof(broker_config_t, kv_listen), "127.0.0.1:6379", 0, 0,
+     "address of the key store (Redis protocol, RESP2; IP:PORT, port 0 picks one; empty: no key store)"},
+    {"kv-password", SK_CONF_STR, offsetof(broker_config_t, kv_password), "", 0, 0,
+     "password that key-store clients must give with AUTH (empty: none)"},
+    {"kv-fsync", SK_CONF_STR, offsetof(broker_config_t, kv_fsync), "everysec", 0, 0,
+     "when the key store's append-only file is fsynced: always (before replying), everysec or no"},
+    {"kv-maxmemory", SK_CONF_SIZE, offsetof(broker_config_t, kv_maxmemory), "256m", 0, INT64_MAX,
+     "memory the key store may use; past it writes fail with -OOM (noeviction; 0: no limit)"},
+    {"kv-aof-rewrite-min-size", SK_CONF_SIZE, offsetof(broker_config_t, kv_aof_rewrite_min_size), "64m", 0,
+     INT64_MAX, "the append-only file is rewritten when it is past twice the live data and this size"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
@@ -101,7 +112,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     app_t *a = arg;
-    if (kp_server_pending_output(a->srv) == 0 || sk_mono_ms() >= a->drain_deadline)
+    if (kp_server_pending_output(a->srv) + kv_server_pending_output(a->b.kv) == 0 ||
+        sk_mono_ms() >= a->drain_deadline)
         event_base_loopbreak(a->b.base);
 }
 
@@ -114,6 +126,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     sk_info("broker", "received %s: finishing requests in flight, then flushing to disk",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     kp_server_stop_accepting(a->srv);
+    kv_server_stop_accepting(a->b.kv);
     a->drain_deadline = sk_mono_ms() + 3000;
     a->drain_ev = event_new(a->b.base, -1, EV_PERSIST, drain_cb, a);
     struct timeval tv = {0, 20000};
@@ -183,6 +196,13 @@ int main(int argc, char **argv)
         sk_error("broker", "%s", err);
         goto out;
     }
+    if (*a.b.cfg.kv_listen) {
+        a.b.kv = kv_server_new(&a.b, err, sizeof err);
+        if (!a.b.kv) {
+            sk_error("broker", "key store: %s", err);
+            goto out;
+        }
+    }
     if (a.b.cfg.flush_ms > 0) a.flush_ev = add_timer(&a, a.b.cfg.flush_ms, flush_cb);
     a.retention_ev = add_timer(&a, a.b.cfg.retention_check_ms, retention_cb);
     a.group_ev = add_timer(&a, 100, group_tick_cb);
@@ -192,10 +212,12 @@ int main(int argc, char **argv)
     event_add(a.sigint_ev, NULL);
     log_retention_run(a.b.log, sk_wall_ms());
 
-    sk_info("broker", "listening: kafka=%s advertised=%s:%d data-dir=%s flush-ms=%lld", kp_server_address(a.srv),
-            a.b.adv_host, a.b.adv_port, a.b.cfg.data_dir, (long long)a.b.cfg.flush_ms);
-    printf("souk-broker %s: Kafka protocol on %s (advertised as %s:%d), data in %s\n", SOUK_VERSION,
-           kp_server_address(a.srv), a.b.adv_host, a.b.adv_port, a.b.cfg.data_dir);
+    const char *kv_addr = a.b.kv ? kv_server_address(a.b.kv) : "off";
+    sk_info("broker", "listening: kafka=%s advertised=%s:%d kv=%s data-dir=%s flush-ms=%lld",
+            kp_server_address(a.srv), a.b.adv_host, a.b.adv_port, kv_addr, a.b.cfg.data_dir,
+            (long long)a.b.cfg.flush_ms);
+    printf("souk-broker %s: Kafka protocol on %s (advertised as %s:%d), key store (RESP) on %s, data in %s\n",
+           SOUK_VERSION, kp_server_address(a.srv), a.b.adv_host, a.b.adv_port, kv_addr, a.b.cfg.data_dir);
     fflush(stdout);
 
     event_base_dispatch(a.b.base);
@@ -203,6 +225,7 @@ int main(int argc, char **argv)
     sk_info("broker", "stopped cleanly");
 out:
     kp_server_free(a.srv);
+    kv_server_free(a.b.kv); /* writes and fsyncs the AOF; before the log closes */
     if (a.flush_ev) event_free(a.flush_ev);
     if (a.retention_ev) event_free(a.retention_ev);
     if (a.group_ev) event_free(a.group_ev);

@@ -92,6 +92,26 @@ void sk_buf_addf(sk_buf_t *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    uint32_t min, cp;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) len = 2, min = 0x80, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000, cp = c & 0x07;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
 void sk_buf_add_json_str(sk_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -109,8 +129,18 @@ void sk_buf_add_json_str(sk_buf_t *b, const char *s, size_t n)
             if (c < 0x20 || c == 0x7f) {
                 char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
                 sk_buf_add(b, e, 6);
-            } else {
+            } else if (c < 0x80) {
                 sk_buf_addc(b, (char)c);
+            } else {
+                /* JSON text must be UTF-8: a byte that does not start a
+                 * valid sequence becomes U+FFFD. */
+                size_t len = utf8_seq_len((const unsigned char *)s + i, n - i);
+                if (len) {
+                    sk_buf_add(b, s + i, len);
+                    i += len - 1;
+                } else {
+                    sk_buf_add(b, "\\ufffd", 6);
+                }
             }
         }
     }

@@ -38,7 +38,8 @@ void sk_buf_adds(sk_buf_t *b, const char *s);
 void sk_buf_addc(sk_buf_t *b, char c);
 void sk_buf_addf(sk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sk_buf_vaddf(sk_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included; bytes that are not
+ * valid UTF-8 become U+FFFD, so the result is always valid JSON. */
 void sk_buf_add_json_str(sk_buf_t *b, const char *s, size_t n);
 /* Reserves n bytes at the end and returns their position (for fixups). */
 size_t sk_buf_reserve(sk_buf_t *b, size_t n);

@@ -22,6 +22,7 @@
 #include "sk_alloc.h"
 #include "sk_fs.h"
 #include "sk_log.h"
+#include "sk_net.h"
 
 #define OUTPUT_HIGH_WATER (16u << 20)
 #define OUTPUT_LOW_WATER (1u << 20)
@@ -254,25 +255,6 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_free(c);
 }
 
-static void format_addr(const struct sockaddr *sa, char *out, size_t outsz)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
-        snprintf(out, outsz, "%s:%d", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        port = ntohs(in6->sin6_port);
-        snprintf(out, outsz, "[%s]:%d", host, port);
-    } else {
-        snprintf(out, outsz, "?");
-    }
-}
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     (void)l;
@@ -280,7 +262,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     kp_server_t *s = arg;
     kp_conn_t *c = sk_calloc(1, sizeof *c);
     c->srv = s;
-    format_addr(sa, c->peer, sizeof c->peer);
+    sk_net_format(sa, c->peer, sizeof c->peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->bev = bufferevent_socket_new(s->b->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -302,33 +284,11 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     sk_error("kafka", "accept failed: %s", strerror(errno));
 }
 
-/* Splits "host:port" / "[v6]:port"; returns 0 or -1. */
-static int split_hostport(const char *s, char *host, size_t hostsz, int *port)
-{
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s) return -1;
-    const char *h = s, *he = colon;
-    if (*h == '[') {
-        h++;
-        if (he[-1] != ']') return -1;
-        he--;
-    }
-    if ((size_t)(he - h) >= hostsz) return -1;
-    memcpy(host, h, (size_t)(he - h));
-    host[he - h] = '\0';
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535) return -1;
-    *port = (int)p;
-    return 0;
-}
-
 kp_server_t *kp_server_new(broker_t *b, char *errstr, size_t errsz)
 {
     struct sockaddr_storage ss;
-    int sslen = sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (evutil_parse_sockaddr_port(b->cfg.kafka_listen, (struct sockaddr *)&ss, &sslen) < 0) {
+    socklen_t sslen;
+    if (sk_net_parse_listen(b->cfg.kafka_listen, &ss, &sslen) < 0) {
         snprintf(errstr, errsz, "--kafka-listen '%s' is not HOST:PORT (an IP address and a port)", b->cfg.kafka_listen);
         return NULL;
     }
@@ -336,7 +296,7 @@ kp_server_t *kp_server_new(broker_t *b, char *errstr, size_t errsz)
     s->b = b;
     s->listener = evconnlistener_new_bind(b->base, accept_cb, s,
                                           LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-                                          (struct sockaddr *)&ss, sslen);
+                                          (struct sockaddr *)&ss, (int)sslen);
     if (!s->listener) {
         snprintf(errstr, errsz, "cannot listen on %s: %s", b->cfg.kafka_listen, strerror(errno));
         free(s);
@@ -346,18 +306,18 @@ kp_server_t *kp_server_new(broker_t *b, char *errstr, size_t errsz)
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &blen);
-    format_addr((struct sockaddr *)&bound, s->address, sizeof s->address);
+    sk_net_format((struct sockaddr *)&bound, s->address, sizeof s->address);
 
     char host[256];
     int port;
     if (b->cfg.advertised_listener && *b->cfg.advertised_listener) {
-        if (split_hostport(b->cfg.advertised_listener, host, sizeof host, &port) < 0 || port == 0) {
+        if (sk_net_split_hostport(b->cfg.advertised_listener, host, sizeof host, &port) < 0 || port == 0) {
             snprintf(errstr, errsz, "--advertised-listener '%s' is not HOST:PORT", b->cfg.advertised_listener);
             kp_server_free(s);
             return NULL;
         }
     } else {
-        split_hostport(s->address, host, sizeof host, &port);
+        sk_net_split_hostport(s->address, host, sizeof host, &port);
         /* A wildcard address is not connectable: advertise loopback. */
         if (!strcmp(host, "0.0.0.0")) snprintf(host, sizeof host, "127.0.0.1");
         else if (!strcmp(host, "::")) snprintf(host, sizeof host, "::1");

@@ -23,6 +23,9 @@ set -euo pipefail
 
 : "${SOUK_BROKER_BIN:?SOUK_BROKER_BIN is not set (run through meson test)}"
 : "${FREEPORT:?FREEPORT is not set (run through meson test)}"
+# These tests need no key store: keep it off unless a caller sets an address,
+# so that nothing binds the default 127.0.0.1:6379.
+export SOUK_KV_LISTEN=${SOUK_KV_LISTEN-}
 
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/souk-it-$TEST_NAME.XXXXXX")

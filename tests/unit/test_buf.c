@@ -188,6 +188,14 @@ START_TEST(test_buf_json_str)
     sk_buf_add_json_str(&b, "value-not-this", 5);
     sk_buf_addc(&b, '}');
     ck_assert_str_eq(b.data, "{\"k\":\"value\"}");
+
+    /* Invalid UTF-8 (a stray continuation byte, a truncated sequence, an
+     * overlong encoding, a surrogate) becomes U+FFFD; valid 2-, 3- and
+     * 4-byte sequences pass through. */
+    static const char bad[] = "\x80|\xc3|\xc0\xaf|\xed\xa0\x80|\xe2\x82\xac|\xf0\x9f\x98\x80|\xff";
+    sk_buf_reset(&b);
+    sk_buf_add_json_str(&b, bad, sizeof bad - 1);
+    ck_assert_str_eq(b.data, "\"\\ufffd|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\xe2\x82\xac|\xf0\x9f\x98\x80|\\ufffd\"");
     sk_buf_release(&b);
 }
 END_TEST
