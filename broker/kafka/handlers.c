@@ -20,12 +20,6 @@
 #define MAX_COMMIT_METADATA 4096
 #define CLUSTER_ID "souk-cluster"
 
-#define MALFORMED(ctx, what)                                                                       \
-    do {                                                                                           \
-        snprintf((ctx)->errstr, sizeof (ctx)->errstr, "malformed %s v%d request: %s",             \
-                 kp_api_table[(ctx)->hdr->api_key].name, (ctx)->hdr->api_version, what);           \
-        return KP_CLOSE;                                                                           \
-    } while (0)
 
 /* Finds a topic by wire name. */
 static log_topic_t *topic_find(broker_t *b, kp_str_t name)
@@ -141,7 +135,7 @@ static kp_action_t kp_handle_Metadata(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     int allow_create = v >= 4 ? kp_read_bool(c) : 1;
     if (c->err) {
         free(names);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     int all = (v == 0 && n == 0) || n < 0;
 
@@ -189,7 +183,7 @@ static kp_action_t kp_handle_Produce(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     int16_t acks = sk_cur_i16(c);
     (void)sk_cur_i32(c); /* timeout_ms */
     int32_t ntopics = kp_read_arraylen(c, 6);
-    if (c->err || ntopics < 0) MALFORMED(ctx, "header");
+    if (c->err || ntopics < 0) KP_MALFORMED(ctx, "header");
 
     /* Parse everything first: a malformed request appends nothing. */
     kp_str_t *names = sk_calloc((size_t)ntopics + 1, sizeof *names);
@@ -387,7 +381,7 @@ static kp_action_t kp_handle_Fetch(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     f->ntopics = kp_read_arraylen(c, 6);
     if (c->err || f->ntopics < 0) {
         kp_fetch_free(f);
-        MALFORMED(ctx, "header");
+        KP_MALFORMED(ctx, "header");
     }
     f->topics = sk_calloc((size_t)f->ntopics + 1, sizeof *f->topics);
     for (int32_t i = 0; i < f->ntopics && !c->err; i++) {
@@ -423,7 +417,7 @@ static kp_action_t kp_handle_Fetch(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     if (v >= 11) (void)kp_read_str(c); /* rack_id */
     if (c->err) {
         kp_fetch_free(f);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     size_t start = out->len;
     size_t got = kp_fetch_respond(b, f, out);
@@ -453,7 +447,7 @@ static kp_action_t kp_handle_ListOffsets(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *o
     (void)sk_cur_i32(c); /* replica_id */
     if (v >= 2) (void)sk_cur_i8(c); /* isolation_level */
     int32_t nt = kp_read_arraylen(c, 6);
-    if (c->err || nt < 0) MALFORMED(ctx, "header");
+    if (c->err || nt < 0) KP_MALFORMED(ctx, "header");
     sk_buf_t body;
     sk_buf_init(&body, 256);
     sk_buf_add_i32(&body, nt);
@@ -484,7 +478,7 @@ static kp_action_t kp_handle_ListOffsets(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *o
     }
     if (c->err) {
         sk_buf_release(&body);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     if (v >= 2) sk_buf_add_i32(out, 0); /* throttle_time_ms */
     sk_buf_add(out, body.data, body.len);
@@ -500,7 +494,7 @@ static kp_action_t kp_handle_FindCoordinator(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_
     int16_t v = ctx->hdr->api_version;
     kp_str_t key = kp_read_str(c);
     int8_t key_type = v >= 1 ? sk_cur_i8(c) : 0;
-    if (c->err) MALFORMED(ctx, "key");
+    if (c->err) KP_MALFORMED(ctx, "key");
     (void)key;
     /* One node: this broker coordinates every group.  Transactions are not
      * supported. */
@@ -526,7 +520,7 @@ static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
     if (v >= 7) (void)kp_read_str(c); /* group_instance_id */
     if (v >= 2 && v <= 4) (void)sk_cur_i64(c); /* retention_time_ms */
     int32_t nt = kp_read_arraylen(c, 6);
-    if (c->err || nt < 0) MALFORMED(ctx, "header");
+    if (c->err || nt < 0) KP_MALFORMED(ctx, "header");
     /* Parse the topics once without acting: a malformed request commits
      * nothing (the loop below commits as it reads). */
     sk_cur_t probe = *c;
@@ -541,7 +535,7 @@ static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
             (void)kp_read_str(&probe); /* committed_metadata */
         }
     }
-    if (probe.err) MALFORMED(ctx, "topics");
+    if (probe.err) KP_MALFORMED(ctx, "topics");
     kp_err_t gerr = KP_ERR_NONE;
     if (group.len <= 0) gerr = KP_ERR_INVALID_GROUP_ID;
     else gerr = (kp_err_t)kp_group_commit_check(b, group, generation, member);
@@ -587,7 +581,7 @@ static kp_action_t kp_handle_OffsetCommit(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
     free(gname);
     if (c->err) {
         sk_buf_release(&body);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     if (wrote && b->cfg.flush_ms == 0) offsets_flush(b->offsets);
     if (v >= 3) sk_buf_add_i32(out, 0); /* throttle_time_ms */
@@ -640,7 +634,7 @@ static kp_action_t kp_handle_OffsetFetch(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *o
     int16_t v = ctx->hdr->api_version;
     kp_str_t group = kp_read_str(c);
     int32_t nt = kp_read_arraylen(c, 6);
-    if (c->err || (nt < 0 && v < 2)) MALFORMED(ctx, "header");
+    if (c->err || (nt < 0 && v < 2)) KP_MALFORMED(ctx, "header");
     kp_err_t gerr = group.len <= 0 ? KP_ERR_INVALID_GROUP_ID : KP_ERR_NONE;
     char *gname = sk_strndup(group.p ? group.p : "", group.len > 0 ? (size_t)group.len : 0);
     sk_buf_t body;
@@ -680,7 +674,7 @@ static kp_action_t kp_handle_OffsetFetch(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *o
     free(gname);
     if (c->err) {
         sk_buf_release(&body);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     if (v >= 3) sk_buf_add_i32(out, 0); /* throttle_time_ms */
     sk_buf_add(out, body.data, body.len);
@@ -695,7 +689,7 @@ static kp_action_t kp_handle_CreateTopics(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
 {
     broker_t *b = ctx->b;
     int32_t nt = kp_read_arraylen(c, 14);
-    if (c->err || nt < 0) MALFORMED(ctx, "topics");
+    if (c->err || nt < 0) KP_MALFORMED(ctx, "topics");
     typedef struct {
         kp_str_t name;
         int32_t n;
@@ -723,7 +717,7 @@ static kp_action_t kp_handle_CreateTopics(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *
     int validate_only = kp_read_bool(c);
     if (c->err) {
         free(reqs);
-        MALFORMED(ctx, "topics");
+        KP_MALFORMED(ctx, "topics");
     }
     sk_buf_add_i32(out, 0); /* throttle_time_ms */
     sk_buf_add_i32(out, nt);

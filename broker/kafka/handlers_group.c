@@ -14,12 +14,6 @@
 #include "sk_log.h"
 #include "sk_map.h"
 
-#define MALFORMED(ctx, what)                                                                       \
-    do {                                                                                           \
-        snprintf((ctx)->errstr, sizeof (ctx)->errstr, "malformed %s v%d request: %s",             \
-                 kp_api_table[(ctx)->hdr->api_key].name, (ctx)->hdr->api_version, what);           \
-        return KP_CLOSE;                                                                           \
-    } while (0)
 
 /* A wire string as a C string (freed by the caller); NULL becomes "". */
 static char *cstr(kp_str_t s)
@@ -131,7 +125,7 @@ kp_action_t kp_handle_JoinGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     if (v >= 5) (void)kp_read_str(c); /* group_instance_id: static membership is not supported */
     kp_str_t ptype = kp_read_str(c);
     int32_t n = kp_read_arraylen(c, 6);
-    if (c->err || n < 0) MALFORMED(ctx, "header");
+    if (c->err || n < 0) KP_MALFORMED(ctx, "header");
     grp_protocol_t *protos = sk_calloc((size_t)n + 1, sizeof *protos);
     for (int32_t i = 0; i < n && !c->err; i++) {
         kp_str_t name = kp_read_str(c);
@@ -176,7 +170,7 @@ kp_action_t kp_handle_SyncGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     kp_str_t member = kp_read_str(c);
     if (v >= 3) (void)kp_read_str(c); /* group_instance_id */
     int32_t n = kp_read_arraylen(c, 6);
-    if (c->err || n < 0) MALFORMED(ctx, "header");
+    if (c->err || n < 0) KP_MALFORMED(ctx, "header");
     grp_assignment_t *as = sk_calloc((size_t)n + 1, sizeof *as);
     for (int32_t i = 0; i < n && !c->err; i++) {
         kp_str_t mid = kp_read_str(c);
@@ -209,7 +203,7 @@ kp_action_t kp_handle_Heartbeat(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     int32_t generation = sk_cur_i32(c);
     kp_str_t member = kp_read_str(c);
     if (v >= 3) (void)kp_read_str(c); /* group_instance_id */
-    if (c->err) MALFORMED(ctx, "fields");
+    if (c->err) KP_MALFORMED(ctx, "fields");
     char *gid = cstr(group), *mid = cstr(member);
     int16_t err = grp_heartbeat(kp_groups(ctx->b), gid, generation, mid, sk_mono_ms());
     free(gid);
@@ -224,7 +218,7 @@ kp_action_t kp_handle_LeaveGroup(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
     int16_t v = ctx->hdr->api_version;
     kp_str_t group = kp_read_str(c);
     kp_str_t member = kp_read_str(c);
-    if (c->err) MALFORMED(ctx, "fields");
+    if (c->err) KP_MALFORMED(ctx, "fields");
     char *gid = cstr(group), *mid = cstr(member);
     int16_t err = grp_leave(kp_groups(ctx->b), gid, mid, sk_mono_ms());
     free(gid);
@@ -315,13 +309,13 @@ kp_action_t kp_handle_DescribeGroups(kp_ctx_t *ctx, sk_cur_t *c, sk_buf_t *out)
 {
     int16_t v = ctx->hdr->api_version;
     int32_t n = kp_read_arraylen(c, 2);
-    if (c->err || n < 0) MALFORMED(ctx, "groups");
+    if (c->err || n < 0) KP_MALFORMED(ctx, "groups");
     kp_str_t *names = sk_calloc((size_t)n + 1, sizeof *names);
     for (int32_t i = 0; i < n; i++) names[i] = kp_read_str(c);
     if (v >= 3) (void)kp_read_bool(c); /* include_authorized_operations */
     if (c->err) {
         free(names);
-        MALFORMED(ctx, "groups");
+        KP_MALFORMED(ctx, "groups");
     }
     if (v >= 1) sk_buf_add_i32(out, 0); /* throttle_time_ms */
     sk_buf_add_i32(out, n);

@@ -90,6 +90,14 @@ typedef struct kp_api_s {
 
 extern const kp_api_t kp_api_table[KP_API__MAX];
 
+/* For handlers: closes the connection over a request that does not parse. */
+#define KP_MALFORMED(ctx, what)                                                                    \
+    do {                                                                                           \
+        snprintf((ctx)->errstr, sizeof (ctx)->errstr, "malformed %s v%d request: %s",             \
+                 kp_api_table[(ctx)->hdr->api_key].name, (ctx)->hdr->api_version, what);           \
+        return KP_CLOSE;                                                                           \
+    } while (0)
+
 /* The API entry for key, or NULL. */
 const kp_api_t *kp_api_get(int16_t key);
 
