@@ -43,19 +43,37 @@ void sk_log_set_sink(sk_log_sink_fn fn, void *opaque)
     log_sink_opaque = opaque;
 }
 
+static void log_line(sk_log_level_t level, const char *facility, const char *fields, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 4, 0)));
+
 void sk_log(sk_log_level_t level, const char *facility, const char *fmt, ...)
 {
     if (level < log_level) return;
-    char ts[SK_RFC3339_LEN], msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    log_line(level, facility, NULL, fmt, ap);
     va_end(ap);
+}
+
+void sk_log_fields(sk_log_level_t level, const char *facility, const char *fields, const char *fmt, ...)
+{
+    if (level < log_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, facility, fields, fmt, ap);
+    va_end(ap);
+}
+
+static void log_line(sk_log_level_t level, const char *facility, const char *fields, const char *fmt,
+                     va_list ap)
+{
+    char ts[SK_RFC3339_LEN], msg[2048];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
 
     sk_buf_t b;
-    sk_buf_init(&b, 256 + (size_t)n);
+    sk_buf_init(&b, 256 + (size_t)n + (fields ? strlen(fields) : 0));
     sk_buf_addf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"service\":", sk_rfc3339_ms(sk_wall_ms(), ts),
                 level_names[level]);
     sk_buf_add_json_str(&b, log_service, strlen(log_service));
@@ -63,6 +81,10 @@ void sk_log(sk_log_level_t level, const char *facility, const char *fmt, ...)
     sk_buf_add_json_str(&b, facility, strlen(facility));
     sk_buf_adds(&b, ",\"msg\":");
     sk_buf_add_json_str(&b, msg, (size_t)n);
+    if (fields && *fields) {
+        sk_buf_addc(&b, ',');
+        sk_buf_adds(&b, fields);
+    }
     sk_buf_adds(&b, "}\n");
     /* One write() per line so that lines from several processes sharing a
      * terminal or pipe do not interleave. */

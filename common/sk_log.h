@@ -27,6 +27,14 @@ void sk_log_set_sink(sk_log_sink_fn fn, void *opaque);
 
 void sk_log(sk_log_level_t level, const char *facility, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Like sk_log, with extra members in the line's object: fields is NULL or the
+ * text of one or more JSON object members without the braces, e.g.
+ * "\"status\":200,\"path\":\"/x\"" (build it with sk_buf_add_json_str so
+ * that it stays valid JSON).  They follow "msg" in the line.
+ */
+void sk_log_fields(sk_log_level_t level, const char *facility, const char *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define sk_debug(fac, ...)                                                                         \
     do {                                                                                           \

@@ -1,0 +1,931 @@
+/*
+ * consumer.c - librdkafka high-level consumer on the loop, with inbox dedupe,
+ * retries and the DLQ (see consumer.h).
+ *
+ * State per assigned partition (part_t): the next offset to process and to
+ * commit, the last offset committed, and - while a record is being retried -
+ * the record itself (held), its attempt count and the retry timer.  A record
+ * goes through try_record(), which returns DONE (applied, duplicate,
+ * skipped or dead-lettered: move past it) or AGAIN (keep it, pause the
+ * partition, retry on the timer).
+ */
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "rdkloop.h"
+#include "sk_alloc.h"
+#include "sk_clock.h"
+#include "sk_log.h"
+#include "sto.h"
+
+#define FAC "consumer"
+#define POLL_BUDGET 500   /* records per wake-up before yielding to other events */
+#define TICK_MS 1000      /* keep-alive: max.poll.interval.ms, commit retries */
+#define ERRSZ 512
+#define CLOSE_COMMIT_MS 5000 /* the final commit waits at most this long */
+
+static void seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (!err || errsz == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+}
+
+typedef struct part_s {
+    struct part_s *next;
+    struct ev_consumer_s *c;
+    char *topic;
+    int32_t partition;
+    int64_t next_offset; /* offset after the last record done; -1: none yet */
+    int64_t committed;   /* last offset sent in a commit; -1: none */
+    rd_kafka_message_t *held; /* the record being retried, or NULL */
+    int attempts;        /* failed attempts of held */
+    struct event *timer; /* retry timer */
+} part_t;
+
+struct ev_consumer_s {
+    struct event_base *base;
+    sqlite3 *db;
+    rd_kafka_t *rk;
+    ev_rdk_watch_t watch;
+    struct event *tick_ev;
+    char *group;
+    const ev_handler_t *handlers;
+    const ev_raw_handler_t *raw_handlers;
+    void *ctx;
+    int max_attempts, backoff_ms, backoff_max_ms;
+    ev_relay_t *relay;
+    ev_outcome_fn on_outcome;
+    part_t *parts;
+    ev_stats_t stats;
+    uint64_t commit_errors;
+    int closed;
+    int stopping; /* ev_consumer_stop(): process nothing more */
+    ev_rdk_ratelimit_t rl; /* error logs */
+};
+
+enum { DONE = 0, AGAIN = 1 };
+
+/* ---- small pure helpers ------------------------------------------------------- */
+
+const char *ev_outcome_name(ev_outcome_t o)
+{
+    switch (o) {
+    case EV_OUTCOME_APPLIED: return "applied";
+    case EV_OUTCOME_DUPLICATE: return "duplicate";
+    case EV_OUTCOME_SKIPPED: return "skipped";
+    case EV_OUTCOME_RETRY: return "retry";
+    case EV_OUTCOME_DLQ: return "dlq";
+    }
+    return "?";
+}
+
+void ev_position_id(const ev_record_t *rec, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/%" PRId32 "/%" PRId64, rec->topic, rec->partition, rec->offset);
+}
+
+/* 1 if p[0..n) is valid UTF-8 without NUL bytes (so it survives as a JSON
+ * string and as a C string). */
+static int utf8_text(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c == 0) return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+        else return 0;
+        if (i + len > n) return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static char *base64(const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = sk_malloc((n + 2) / 3 * 4 + 1), *o = out;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = tab[(v >> 6) & 63];
+        *o++ = tab[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static void *need(void *p)
+{
+    if (!p) {
+        sk_log(SK_LOG_FATAL, FAC, "out of memory (cJSON)");
+        abort();
+    }
+    return p;
+}
+
+/* Adds name: the bytes as a string, or nameBase64 when they are not text,
+ * or null. */
+static void add_bytes(cJSON *o, const char *name, const void *p, size_t n)
+{
+    char b64name[64];
+    if (!p) {
+        need(cJSON_AddNullToObject(o, name));
+    } else if (utf8_text(p, n)) {
+        char *s = sk_strndup(p, n);
+        need(cJSON_AddStringToObject(o, name, s));
+        free(s);
+    } else {
+        char *s = base64(p, n);
+        snprintf(b64name, sizeof b64name, "%sBase64", name);
+        need(cJSON_AddStringToObject(o, b64name, s));
+        free(s);
+    }
+}
+
+char *ev_dlq_value(const ev_record_t *rec, const char *consumer, int attempts, const char *error,
+                   const char *event_id, const char *event_type)
+{
+    char now[SK_RFC3339_LEN];
+    cJSON *o = need(cJSON_CreateObject());
+    need(cJSON_AddStringToObject(o, "error", error && *error ? error : "unknown error"));
+    need(cJSON_AddStringToObject(o, "consumer", consumer ? consumer : ""));
+    need(cJSON_AddStringToObject(o, "topic", rec->topic));
+    need(cJSON_AddNumberToObject(o, "partition", rec->partition));
+    need(cJSON_AddNumberToObject(o, "offset", (double)rec->offset));
+    if (rec->timestamp_ms >= 0) need(cJSON_AddNumberToObject(o, "timestamp", (double)rec->timestamp_ms));
+    else need(cJSON_AddNullToObject(o, "timestamp"));
+    add_bytes(o, "key", rec->key, rec->key_len);
+    add_bytes(o, "value", rec->value, rec->value_len);
+    need(cJSON_AddNumberToObject(o, "attempts", attempts));
+    if (event_id) need(cJSON_AddStringToObject(o, "eventId", event_id));
+    if (event_type) need(cJSON_AddStringToObject(o, "eventType", event_type));
+    need(cJSON_AddStringToObject(o, "time", sk_rfc3339_ms(sk_wall_ms(), now)));
+    char *s = need(cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+    return s;
+}
+
+int ev_inbox_mark(sqlite3 *db, const char *consumer, const char *event_id, const char *outcome, char *err,
+                  size_t errsz)
+{
+    int n = sto_exec(db,
+                     "INSERT INTO processed_events (consumer, event_id, outcome, processed_at) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (consumer, event_id) DO NOTHING",
+                     "tttI", consumer, event_id, outcome ? outcome : "applied", sk_wall_ms());
+    if (n < 0) {
+        seterr(err, errsz, "processed_events: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return n > 0;
+}
+
+/* 1 if (consumer, id) is in processed_events, 0 if not, -1 on error. */
+static int inbox_seen(sqlite3 *db, const char *consumer, const char *id)
+{
+    int64_t one;
+    return sto_query_i64(db, &one, "SELECT 1 FROM processed_events WHERE consumer = ? AND event_id = ?", "tt",
+                         consumer, id);
+}
+
+/* ---- partitions ------------------------------------------------------------------ */
+
+static part_t *part_find(ev_consumer_t *c, const char *topic, int32_t partition)
+{
+    for (part_t *p = c->parts; p; p = p->next)
+        if (p->partition == partition && !strcmp(p->topic, topic)) return p;
+    return NULL;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg);
+
+static part_t *part_add(ev_consumer_t *c, const char *topic, int32_t partition)
+{
+    part_t *p = part_find(c, topic, partition);
+    if (p) return p;
+    p = sk_calloc(1, sizeof *p);
+    p->c = c;
+    p->topic = sk_strdup(topic);
+    p->partition = partition;
+    p->next_offset = -1;
+    p->committed = -1;
+    p->timer = need(evtimer_new(c->base, on_retry_timer, p));
+    p->next = c->parts;
+    c->parts = p;
+    return p;
+}
+
+/* A one-partition list for librdkafka calls. */
+static rd_kafka_topic_partition_list_t *one_partition(const part_t *p, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = offset;
+    return l;
+}
+
+static void part_free(part_t *p)
+{
+    ev_consumer_t *c = p->c;
+    if (p->held) {
+        /* Leave no application pause behind: a later assignment of the same
+         * partition must not start paused. */
+        rd_kafka_topic_partition_list_t *l = one_partition(p, RD_KAFKA_OFFSET_INVALID);
+        rd_kafka_resume_partitions(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_message_destroy(p->held);
+    }
+    event_free(p->timer);
+    free(p->topic);
+    free(p);
+}
+
+static void part_remove(ev_consumer_t *c, const char *topic, int32_t partition)
+{
+    for (part_t **pp = &c->parts; *pp; pp = &(*pp)->next) {
+        part_t *p = *pp;
+        if (p->partition == partition && !strcmp(p->topic, topic)) {
+            *pp = p->next;
+            part_free(p);
+            return;
+        }
+    }
+}
+
+static void parts_clear(ev_consumer_t *c)
+{
+    while (c->parts) {
+        part_t *p = c->parts;
+        c->parts = p->next;
+        part_free(p);
+    }
+}
+
+/* The partitions whose next_offset moved since their last commit, or NULL. */
+static rd_kafka_topic_partition_list_t *pending_offsets(ev_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (part_t *p = c->parts; p; p = p->next) {
+        if (p->next_offset < 0 || p->next_offset == p->committed) continue;
+        if (!l) l = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next_offset;
+    }
+    return l;
+}
+
+static void mark_committed(ev_consumer_t *c, const rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; i < l->cnt; i++) {
+        part_t *p = part_find(c, l->elems[i].topic, l->elems[i].partition);
+        if (p && !l->elems[i].err) p->committed = l->elems[i].offset;
+    }
+}
+
+/* Commits the processed offsets asynchronously (the result comes to
+ * on_commit, which marks failures for another try). */
+static void commit_pending(ev_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *l = pending_offsets(c);
+    if (!l) return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 1);
+    if (err) {
+        c->commit_errors++;
+        sk_warn(FAC, "offset commit: %s (retried)", rd_kafka_err2str(err));
+    } else {
+        mark_committed(c, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* At close: commits and waits for the answer, at most timeout_ms (the broker
+ * may be gone).  Returns 0 or -1. */
+static int commit_pending_wait(ev_consumer_t *c, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = pending_offsets(c);
+    if (!l) return 0;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, l, q, NULL, NULL);
+    if (!err) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+        if (!ev) {
+            err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        } else {
+            err = rd_kafka_event_error(ev);
+            const rd_kafka_topic_partition_list_t *res = rd_kafka_event_topic_partition_list(ev);
+            for (int i = 0; !err && res && i < res->cnt; i++) err = res->elems[i].err;
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    if (err) {
+        c->commit_errors++;
+        sk_warn(FAC, "group %s: final offset commit: %s (those records will come again, as duplicates)", c->group,
+                rd_kafka_err2str(err));
+    } else {
+        mark_committed(c, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? -1 : 0;
+}
+
+/* offset_commit_cb: a failed commit marks its partitions for another try. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets,
+                      void *opaque)
+{
+    (void)rk;
+    ev_consumer_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t e = tp->err ? tp->err : err;
+        if (!e) continue;
+        c->commit_errors++;
+        sk_warn(FAC, "offset commit of %s[%" PRId32 "]@%" PRId64 ": %s (retried)", tp->topic, tp->partition,
+                tp->offset, rd_kafka_err2str(e));
+        part_t *p = part_find(c, tp->topic, tp->partition);
+        if (p && p->committed == tp->offset) p->committed = -1;
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    ev_consumer_t *c = opaque;
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) part_add(c, parts->elems[i].topic, parts->elems[i].partition);
+        if (cooperative) error = rd_kafka_incremental_assign(rk, parts);
+        else aerr = rd_kafka_assign(rk, parts);
+        sk_info(FAC, "group %s: %d partitions assigned", c->group, parts->cnt);
+    } else {
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            sk_warn(FAC, "group %s: rebalance error: %s", c->group, rd_kafka_err2str(err));
+        /* What was processed is committed before the partitions go. */
+        commit_pending(c);
+        if (cooperative && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+            for (int i = 0; i < parts->cnt; i++) part_remove(c, parts->elems[i].topic, parts->elems[i].partition);
+            error = rd_kafka_incremental_unassign(rk, parts);
+        } else {
+            parts_clear(c);
+            aerr = rd_kafka_assign(rk, NULL);
+        }
+        sk_info(FAC, "group %s: %d partitions revoked", c->group, parts->cnt);
+    }
+    if (error) {
+        sk_error(FAC, "group %s: assignment: %s", c->group, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    if (aerr) sk_error(FAC, "group %s: assignment: %s", c->group, rd_kafka_err2str(aerr));
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    ev_consumer_t *c = opaque;
+    int transient = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!ev_rdk_ratelimit(&c->rl, err, transient ? 60000 : 10000)) return;
+    sk_warn(FAC, "group %s: %s: %s", c->group, rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- processing one record ----------------------------------------------------- */
+
+static void record_of(const rd_kafka_message_t *m, int attempt, ev_record_t *rec)
+{
+    rd_kafka_timestamp_type_t tstype;
+    memset(rec, 0, sizeof *rec);
+    rec->topic = rd_kafka_topic_name(m->rkt);
+    rec->partition = m->partition;
+    rec->offset = m->offset;
+    rec->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) rec->timestamp_ms = -1;
+    rec->key = m->key;
+    rec->key_len = m->key_len;
+    rec->value = m->payload;
+    rec->value_len = m->len;
+    rec->attempt = attempt;
+}
+
+static void outcome(ev_consumer_t *c, const ev_record_t *rec, const char *id, const char *type, ev_outcome_t o,
+                    const char *err)
+{
+    ev_type_stats_t *st = ev_stats_get(&c->stats, type);
+    switch (o) {
+    case EV_OUTCOME_APPLIED: st->consumed++; break;
+    case EV_OUTCOME_DUPLICATE: st->duplicates++; break;
+    case EV_OUTCOME_SKIPPED: st->skipped++; break;
+    case EV_OUTCOME_RETRY: break; /* counted in try_record(), with the last failure */
+    case EV_OUTCOME_DLQ: st->dlq++; break;
+    }
+    if (c->on_outcome) c->on_outcome(c->ctx, rec, id, type, o, err);
+}
+
+/*
+ * Writes the record to <topic>.dlq through the outbox, in one transaction
+ * with its position in processed_events.  Returns DONE, or AGAIN if the
+ * database refused (the record is then retried like a failing handler).
+ */
+static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, const char *why, const char *id,
+                       const char *type)
+{
+    char pos[EV_POSITION_ID_MAX], dlq[300], err[ERRSZ] = "", *key = NULL, *value = NULL;
+    int ret = AGAIN;
+    ev_position_id(rec, pos, sizeof pos);
+    snprintf(dlq, sizeof dlq, "%s.dlq", rec->topic);
+    if (rec->key && utf8_text(rec->key, rec->key_len)) key = sk_strndup(rec->key, rec->key_len);
+    value = ev_dlq_value(rec, c->group, attempts, why, id, type);
+    if (sto_in_txn(c->db)) {
+        seterr(err, sizeof err, "a transaction is open on the database");
+        free(key);
+        free(value);
+        sk_error(FAC, "cannot dead-letter %s[%" PRId32 "]@%" PRId64 ": %s (retried)", rec->topic, rec->partition,
+                 rec->offset, err);
+        return AGAIN;
+    }
+    if (sto_begin(c->db) < 0) {
+        seterr(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
+        goto out;
+    }
+    int fresh = ev_inbox_mark(c->db, c->group, pos, "dlq", err, sizeof err);
+    if (fresh < 0) goto out;
+    if (fresh && ev_outbox_add(c->db, dlq, key, value, NULL, err, sizeof err) < 0) goto out;
+    if (sto_commit(c->db) < 0) {
+        seterr(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
+        goto out;
+    }
+    ret = DONE;
+    if (fresh) {
+        sk_warn(FAC, "%s[%" PRId32 "]@%" PRId64 "%s%s sent to %s after %d attempts: %s", rec->topic, rec->partition,
+                rec->offset, id ? " event " : "", id ? id : "", dlq, attempts, why);
+        ev_relay_kick(c->relay);
+        outcome(c, rec, id, type, EV_OUTCOME_DLQ, why);
+    } else {
+        outcome(c, rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
+    }
+out:
+    if (ret != DONE) {
+        sto_rollback(c->db);
+        sk_error(FAC, "cannot dead-letter %s[%" PRId32 "]@%" PRId64 ": %s (retried)", rec->topic, rec->partition,
+                 rec->offset, err);
+    }
+    free(key);
+    free(value);
+    return ret;
+}
+
+static const ev_raw_handler_t *raw_handler_for(const ev_consumer_t *c, const char *topic)
+{
+    for (const ev_raw_handler_t *h = c->raw_handlers; h && h->topic; h++)
+        if (!strcmp(h->topic, topic)) return h;
+    return NULL;
+}
+
+static const ev_handler_t *handler_for(const ev_consumer_t *c, const char *type)
+{
+    for (const ev_handler_t *h = c->handlers; h && h->type; h++)
+        if (!strcmp(h->type, type)) return h;
+    return NULL;
+}
+
+/*
+ * One attempt at a record (attempts failed so far in *attempts).  Returns
+ * DONE when the partition may move past it, AGAIN to retry later.
+ */
+static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attempts)
+{
+    char err[ERRSZ] = "", pos[EV_POSITION_ID_MAX];
+    ev_record_t rec;
+    ev_event_t *ev = NULL;
+    cJSON *raw = NULL;
+    const ev_raw_handler_t *rh = NULL;
+    const ev_handler_t *h = NULL;
+    const char *id = NULL, *type = NULL;
+    int ret = DONE, rc;
+
+    record_of(m, *attempts + 1, &rec);
+    ev_position_id(&rec, pos, sizeof pos);
+
+    /* 1. decode */
+    if ((rh = raw_handler_for(c, rec.topic))) {
+        id = pos;
+        type = rh->schema;
+        if (rec.value && rec.value_len) raw = cJSON_ParseWithLength(rec.value, rec.value_len);
+        if (rh->schema && !raw) {
+            seterr(err, sizeof err, "%s: value is not JSON", rh->schema);
+        } else if (rh->schema && ev_validate(rh->schema, raw, err, sizeof err) < 0) {
+            /* err set */
+        } else {
+            err[0] = '\0';
+        }
+        if (err[0]) {
+            ret = dead_letter(c, &rec, 0, err, NULL, NULL);
+            goto out;
+        }
+    } else {
+        if (ev_parse(rec.value, rec.value_len, &ev, err, sizeof err) < 0) {
+            ret = dead_letter(c, &rec, 0, err, NULL, NULL);
+            goto out;
+        }
+        id = ev->id;
+        type = ev->type;
+        if (!(h = handler_for(c, ev->type))) {
+            outcome(c, &rec, id, type, EV_OUTCOME_SKIPPED, NULL);
+            goto out;
+        }
+    }
+
+    /* 2. apply, once */
+    if (sto_in_txn(c->db)) {
+        /* Someone left a transaction open on the shared connection: never
+         * roll back what is not ours; try again later (no attempt used). */
+        sk_error(FAC, "a transaction is open on the database; %s[%" PRId32 "]@%" PRId64 " waits", rec.topic,
+                 rec.partition, rec.offset);
+        ret = AGAIN;
+        goto out;
+    }
+    if (sto_begin(c->db) < 0) {
+        seterr(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
+        goto failed;
+    }
+    rc = ev_inbox_mark(c->db, c->group, id, "applied", err, sizeof err);
+    if (rc == 1 && !rh) {
+        /* Dead-lettered earlier under its position (see consumer.h). */
+        int seen = inbox_seen(c->db, c->group, pos);
+        if (seen < 0) {
+            seterr(err, sizeof err, "processed_events: %s", sqlite3_errmsg(c->db));
+            goto failed;
+        }
+        if (seen) rc = 0;
+    }
+    if (rc < 0) goto failed;
+    if (rc == 0) {
+        sto_rollback(c->db);
+        outcome(c, &rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
+        goto out;
+    }
+    err[0] = '\0';
+    rc = rh ? rh->fn(c->ctx, c->db, &rec, raw, err, sizeof err) : h->fn(c->ctx, c->db, ev, err, sizeof err);
+    if (rc != 0) {
+        if (!err[0]) seterr(err, sizeof err, "handler failed");
+        goto failed;
+    }
+    if (sto_commit(c->db) < 0) {
+        seterr(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
+        goto failed;
+    }
+    ev_relay_kick(c->relay);
+    outcome(c, &rec, id, type, EV_OUTCOME_APPLIED, NULL);
+    goto out;
+
+failed:
+    sto_rollback(c->db);
+    ev_stats_get(&c->stats, type)->failed++;
+    ++*attempts;
+    if (*attempts >= c->max_attempts) {
+        ret = dead_letter(c, &rec, *attempts, err, id, type);
+    } else {
+        sk_warn(FAC, "%s[%" PRId32 "]@%" PRId64 " %s (%s): attempt %d of %d failed: %s", rec.topic, rec.partition,
+                rec.offset, id, type ? type : "raw", *attempts, c->max_attempts, err);
+        outcome(c, &rec, id, type, EV_OUTCOME_RETRY, err);
+        ret = AGAIN;
+    }
+out:
+    ev_free(ev);
+    cJSON_Delete(raw);
+    return ret;
+}
+
+/* The record m of partition p is done: move the partition past it. */
+static void part_done(part_t *p, const rd_kafka_message_t *m)
+{
+    p->next_offset = m->offset + 1;
+    p->attempts = 0;
+}
+
+/* Pauses p and keeps m (owned now) for a retry after the backoff. */
+static void part_hold(part_t *p, rd_kafka_message_t *m)
+{
+    ev_consumer_t *c = p->c;
+    if (!p->held) {
+        rd_kafka_topic_partition_list_t *l = one_partition(p, RD_KAFKA_OFFSET_INVALID);
+        rd_kafka_resp_err_t err = rd_kafka_pause_partitions(c->rk, l);
+        if (err) sk_warn(FAC, "pause %s[%" PRId32 "]: %s", p->topic, p->partition, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(l);
+        p->held = m;
+    }
+    int ms = ev_backoff_ms(p->attempts, c->backoff_ms, c->backoff_max_ms);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(p->timer, &tv);
+}
+
+/* Resumes p at next_offset after a held record is done.  The seek makes the
+ * position explicit: records librdkafka fetched while the partition was
+ * paused were dropped, and must come again. */
+static void part_release(part_t *p)
+{
+    ev_consumer_t *c = p->c;
+    rd_kafka_message_destroy(p->held);
+    p->held = NULL;
+    rd_kafka_topic_partition_list_t *l = one_partition(p, p->next_offset);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 0);
+    if (error) {
+        sk_warn(FAC, "seek %s[%" PRId32 "]: %s", p->topic, p->partition, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(c->rk, l);
+    if (err) sk_warn(FAC, "resume %s[%" PRId32 "]: %s", p->topic, p->partition, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    part_t *p = arg;
+    ev_consumer_t *c = p->c;
+    if (!p->held || c->stopping) return;
+    if (try_record(c, p->held, &p->attempts) == AGAIN) {
+        part_hold(p, p->held);
+        return;
+    }
+    part_done(p, p->held);
+    part_release(p);
+    commit_pending(c);
+}
+
+static void on_message(ev_consumer_t *c, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && ev_rdk_ratelimit(&c->rl, m->err, 10000))
+            sk_warn(FAC, "group %s: %s%s%s", c->group, m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
+                    rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    part_t *p = part_find(c, rd_kafka_topic_name(m->rkt), m->partition);
+    /* Not ours (any more), paused on an earlier record, or already done:
+     * a record fetched before a pause/seek; it will come again if needed.
+     * Or shutting down: left for the next start. */
+    if (c->stopping || !p || p->held || (p->next_offset >= 0 && m->offset < p->next_offset)) {
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if (try_record(c, m, &p->attempts) == AGAIN) {
+        part_hold(p, m);
+        return;
+    }
+    part_done(p, m);
+    rd_kafka_message_destroy(m);
+}
+
+/* Serves the consumer queue: records, rebalances, commits, errors, logs. */
+static void serve(ev_consumer_t *c)
+{
+    int n = 0;
+    rd_kafka_message_t *m;
+    while (n < POLL_BUDGET && (m = rd_kafka_consumer_poll(c->rk, 0)) != NULL) {
+        on_message(c, m);
+        n++;
+    }
+    commit_pending(c);
+    if (n >= POLL_BUDGET) ev_rdk_watch_again(&c->watch);
+}
+
+static void on_queue(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ev_consumer_t *c = arg;
+    ev_rdk_watch_drain(&c->watch);
+    serve(c);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    serve(arg);
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+static void add_topic(rd_kafka_topic_partition_list_t *l, const char *topic)
+{
+    if (!topic) return;
+    for (int i = 0; i < l->cnt; i++)
+        if (!strcmp(l->elems[i].topic, topic)) return;
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+}
+
+ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_consumer_conf_t *conf, char *err,
+                               size_t errsz)
+{
+    char why[512], num[32];
+    rd_kafka_conf_t *kc = NULL;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    ev_consumer_t *c = sk_calloc(1, sizeof *c);
+    c->base = base;
+    c->db = db;
+    c->watch.rfd = c->watch.wfd = -1;
+    c->handlers = conf->handlers;
+    c->raw_handlers = conf->raw_handlers;
+    c->ctx = conf->ctx;
+    c->max_attempts = conf->max_attempts > 0 ? conf->max_attempts : 5;
+    c->backoff_ms = conf->backoff_ms > 0 ? conf->backoff_ms : 200;
+    c->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : 10000;
+    if (c->backoff_max_ms < c->backoff_ms) c->backoff_max_ms = c->backoff_ms;
+    c->relay = conf->relay;
+    c->on_outcome = conf->on_outcome;
+    ev_stats_init(&c->stats);
+
+    if (!conf->brokers || !*conf->brokers || !conf->group || !*conf->group) {
+        seterr(err, errsz, "consumer: brokers and group are required");
+        goto fail;
+    }
+    c->group = sk_strdup(conf->group);
+    for (const ev_handler_t *h = conf->handlers; h && h->type; h++) {
+        if (!h->fn || !ev_schema_find(h->type) || !ev_schema_find(h->type)->envelope) {
+            seterr(err, errsz, "consumer %s: handler for unknown or non-envelope type \"%s\"", c->group, h->type);
+            goto fail;
+        }
+    }
+    for (const ev_raw_handler_t *h = conf->raw_handlers; h && h->topic; h++) {
+        if (!h->fn || (h->schema && !ev_schema_find(h->schema))) {
+            seterr(err, errsz, "consumer %s: bad raw handler for topic \"%s\"", c->group, h->topic);
+            goto fail;
+        }
+    }
+
+    topics = rd_kafka_topic_partition_list_new(8);
+    if (conf->topics) {
+        for (size_t i = 0; conf->topics[i]; i++) add_topic(topics, conf->topics[i]);
+    } else {
+        for (const ev_handler_t *h = conf->handlers; h && h->type; h++) add_topic(topics, ev_topic_of(h->type));
+        for (const ev_raw_handler_t *h = conf->raw_handlers; h && h->topic; h++) add_topic(topics, h->topic);
+    }
+    if (topics->cnt == 0) {
+        seterr(err, errsz, "consumer %s: no topics to subscribe to", c->group);
+        goto fail;
+    }
+
+    snprintf(num, sizeof num, "%d", conf->session_timeout_ms > 0 ? conf->session_timeout_ms : 10000);
+    kc = rd_kafka_conf_new();
+    if (ev_rdk_set(kc, "bootstrap.servers", conf->brokers, err, errsz) < 0 ||
+        ev_rdk_set(kc, "group.id", c->group, err, errsz) < 0 ||
+        ev_rdk_set(kc, "client.id", c->group, err, errsz) < 0 ||
+        ev_rdk_set(kc, "enable.auto.commit", "false", err, errsz) < 0 ||
+        ev_rdk_set(kc, "enable.auto.offset.store", "false", err, errsz) < 0 ||
+        ev_rdk_set(kc, "auto.offset.reset", "earliest", err, errsz) < 0 ||
+        /* Subscribing to a topic nobody produced to yet creates it, instead
+         * of waiting for the next metadata refresh (minutes). */
+        ev_rdk_set(kc, "allow.auto.create.topics", "true", err, errsz) < 0 ||
+        ev_rdk_set(kc, "session.timeout.ms", num, err, errsz) < 0 ||
+        ev_rdk_set(kc, "socket.keepalive.enable", "true", err, errsz) < 0 ||
+        ev_rdk_set(kc, "log.queue", "true", err, errsz) < 0 ||
+        ev_rdk_set_pairs(kc, conf->rdkafka_props, err, errsz) < 0)
+        goto fail;
+    /* heartbeat.interval.ms must stay below the session timeout. */
+    snprintf(num, sizeof num, "%d", (conf->session_timeout_ms > 0 ? conf->session_timeout_ms : 10000) / 3);
+    if (ev_rdk_set(kc, "heartbeat.interval.ms", num, err, errsz) < 0) goto fail;
+    rd_kafka_conf_set_opaque(kc, c);
+    rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
+    rd_kafka_conf_set_error_cb(kc, on_error);
+    rd_kafka_conf_set_log_cb(kc, ev_rdk_log_cb);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof why);
+    if (!c->rk) {
+        seterr(err, errsz, "consumer %s: %s", c->group, why);
+        goto fail;
+    }
+    kc = NULL;
+    rd_kafka_set_log_queue(c->rk, NULL);
+    rd_kafka_poll_set_consumer(c->rk); /* main queue -> consumer queue */
+    if (ev_rdk_watch_start(&c->watch, base, rd_kafka_queue_get_consumer(c->rk), on_queue, c, err, errsz) < 0)
+        goto fail;
+    c->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, c);
+    struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
+    if (!c->tick_ev || event_add(c->tick_ev, &tv) < 0) {
+        seterr(err, errsz, "consumer %s: cannot add the tick timer", c->group);
+        goto fail;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    if (e) {
+        seterr(err, errsz, "consumer %s: subscribe: %s", c->group, rd_kafka_err2str(e));
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(topics);
+    return c;
+fail:
+    if (kc) rd_kafka_conf_destroy(kc);
+    if (topics) rd_kafka_topic_partition_list_destroy(topics);
+    if (c->rk) c->closed = 1; /* never joined: nothing to leave */
+    ev_consumer_free(c);
+    return NULL;
+}
+
+void ev_consumer_stop(ev_consumer_t *c)
+{
+    if (c->stopping || c->closed || !c->rk) return;
+    c->stopping = 1;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (!rd_kafka_assignment(c->rk, &l) && l) {
+        rd_kafka_pause_partitions(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    commit_pending(c);
+    sk_info(FAC, "group %s: stopped taking records", c->group);
+}
+
+int ev_consumer_close(ev_consumer_t *c)
+{
+    int ret = 0;
+    if (c->closed) return 0;
+    c->closed = 1;
+    if (c->tick_ev) event_del(c->tick_ev);
+    ev_rdk_watch_stop(&c->watch);
+    if (!c->rk) return 0;
+    if (commit_pending_wait(c, CLOSE_COMMIT_MS) < 0) ret = -1;
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+    if (err) sk_warn(FAC, "group %s: close: %s", c->group, rd_kafka_err2str(err));
+    parts_clear(c);
+    return ret;
+}
+
+void ev_consumer_free(ev_consumer_t *c)
+{
+    if (!c) return;
+    ev_consumer_close(c);
+    ev_rdk_watch_stop(&c->watch);
+    parts_clear(c);
+    if (c->rk) rd_kafka_destroy(c->rk);
+    if (c->tick_ev) event_free(c->tick_ev);
+    ev_stats_release(&c->stats);
+    free(c->group);
+    free(c);
+}
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+static int64_t part_high(ev_consumer_t *c, const part_t *p)
+{
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi)) return -1;
+    return hi;
+}
+
+void ev_consumer_info(ev_consumer_t *c, ev_consumer_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (part_t *p = c->parts; p; p = p->next) {
+        out->assigned++;
+        if (p->held) out->retrying++;
+        int64_t hi = part_high(c, p);
+        if (hi >= 0 && p->next_offset >= 0 && hi > p->next_offset) out->lag += hi - p->next_offset;
+    }
+    out->commit_errors = c->commit_errors;
+}
+
+void ev_consumer_foreach_partition(ev_consumer_t *c, ev_partition_fn fn, void *opaque)
+{
+    for (part_t *p = c->parts; p; p = p->next)
+        fn(opaque, p->topic, p->partition, p->next_offset, p->committed, part_high(c, p), p->held != NULL);
+}
+
+void ev_consumer_foreach_type(const ev_consumer_t *c, ev_type_stats_fn fn, void *opaque)
+{
+    ev_stats_foreach(&c->stats, fn, opaque);
+}
