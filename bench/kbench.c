@@ -128,7 +128,23 @@ out:
     return st.failed || st.delivered != count ? 1 : 0;
 }
 
-static int do_consume(const char *bootstrap, const char *topic, long count)
+/* Whether partition id is in the comma-separated list (NULL: all). */
+static int part_selected(const char *list, int id)
+{
+    if (!list) return 1;
+    for (const char *p = list; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return 0;
+        if (v == id) return 1;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* count 0: consume what the selected partitions hold now (from their
+ * watermarks).  parts: comma-separated partition ids, NULL for all. */
+static int do_consume(const char *bootstrap, const char *topic, long count, const char *parts)
 {
     char err[512];
     int rc = 1;
@@ -167,9 +183,15 @@ static int do_consume(const char *bootstrap, const char *topic, long count)
     }
     int nparts = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts; i++)
-        rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+    long have = 0;
+    for (int i = 0; i < nparts; i++) {
+        int32_t id = md->topics[0].partitions[i].id;
+        if (!part_selected(parts, id)) continue;
+        rd_kafka_topic_partition_list_add(l, topic, id)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        int64_t lo = 0, hi = 0;
+        if (count == 0 && rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, 10000) == 0) have += hi - lo;
+    }
+    if (count == 0) count = have;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
 
@@ -227,15 +249,16 @@ int main(int argc, char **argv)
 {
     if (argc < 4 || (strcmp(argv[1], "produce") && strcmp(argv[1], "consume"))) {
         fprintf(stderr, "usage: kbench produce BOOTSTRAP TOPIC [COUNT [VALUE_BYTES]]\n"
-                        "       kbench consume BOOTSTRAP TOPIC [COUNT]\n");
+                        "       kbench consume BOOTSTRAP TOPIC [COUNT [PARTITIONS]]\n"
+                        "(consume: COUNT 0 = what the partitions hold; PARTITIONS e.g. 0,2)\n");
         return 2;
     }
     long count = argc > 4 ? strtol(argv[4], NULL, 10) : 1000000;
     size_t vlen = argc > 5 ? (size_t)strtoul(argv[5], NULL, 10) : 128;
-    if (count <= 0) {
+    if (count < 0 || (count == 0 && !strcmp(argv[1], "produce"))) {
         fprintf(stderr, "kbench: COUNT must be positive\n");
         return 2;
     }
     if (!strcmp(argv[1], "produce")) return do_produce(argv[2], argv[3], count, vlen);
-    return do_consume(argv[2], argv[3], count);
+    return do_consume(argv[2], argv[3], count, argc > 5 ? argv[5] : NULL);
 }

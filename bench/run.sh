@@ -14,7 +14,8 @@
 #     1000000) of VALUE_BYTES (default 128) to a new topic and `kbench
 #     consume` (assign() from the beginning) of the same messages; the table
 #     shows the median round (runs of well under a second are noisy on a
-#     shared 2-core machine).  Then it reads the broker's peak RSS (VmHWM).
+#     shared 2-core machine).  Then it reads the broker's peak RSS (VmHWM)
+#     and reports its CPU time per 1,000,000 messages in each phase.
 #  3. Starts Debian's redis-server on another free port (no persistence) and
 #     runs redis-benchmark -P 16 -c 50 -n MESSAGES with XADD of the same value.
 #  4. Prints a table and the targets: produce >= 2x XADD, consume >= produce,
@@ -102,17 +103,44 @@ say "souk-broker pid $broker_pid on 127.0.0.1:$kport, idle RSS ${rss_idle} KiB"
 # Each round produces n messages to a new topic and consumes them back.
 # "produce: N msgs B B in S s: X msgs/s Y MB/s"
 field() { awk -v k="$2" '{for (i = 1; i < NF; i++) if ($(i + 1) == k) print $i}' <<<"$1"; }
-prods=() conss=()
+# The broker's own CPU time (user + system, in clock ticks) per phase: the
+# clients run on the same CPUs, so this says what the broker costs apart from
+# them.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+prods=() conss=() pars=()
+p_ticks=0 c_ticks=0
 for r in $(seq "$rounds"); do
     topic=kbench-$r
     say "round $r/$rounds: kbench produce $n x ${vlen} B to $topic, then kbench consume"
+    t0=$(ticks "$broker_pid")
     prod=$("$kbench" produce "127.0.0.1:$kport" "$topic" "$n" "$vlen")
+    t1=$(ticks "$broker_pid")
     echo "  $prod" >&2
     cons=$("$kbench" consume "127.0.0.1:$kport" "$topic" "$n")
+    t2=$(ticks "$broker_pid")
     echo "  $cons" >&2
+    # The same messages read by two consumers at once (partitions 0,2 and
+    # 1,3): one librdkafka consumer thread is the limit of a single reader,
+    # so this shows what the broker serves to readers that scale out.
+    c0=$(date +%s%N)
+    "$kbench" consume "127.0.0.1:$kport" "$topic" 0 0,2 >"$tmp/c1.out" &
+    k1=$!
+    "$kbench" consume "127.0.0.1:$kport" "$topic" 0 1,3 >"$tmp/c2.out" &
+    k2=$!
+    wait $k1 && wait $k2 || { say "a parallel consumer failed"; exit 1; }
+    c_ns=$(( $(date +%s%N) - c0 ))
+    sed 's/^/  [parallel] /' "$tmp/c1.out" "$tmp/c2.out" >&2
+    par=$(awk -v n="$n" -v ns="$c_ns" -v b="$vlen" 'BEGIN {printf "%.0f %.2f", n / (ns / 1e9), n * b / (ns / 1e9) / 1e6}')
+    echo "  [parallel] 2 consumers together: $n msgs in $(awk -v ns="$c_ns" 'BEGIN {printf "%.3f", ns / 1e9}') s: ${par% *} msgs/s" >&2
+    pars+=("$par")
+    p_ticks=$((p_ticks + t1 - t0)) c_ticks=$((c_ticks + t2 - t1))
     prods+=("$(field "$prod" msgs/s) $(field "$prod" MB/s)")
     conss+=("$(field "$cons" msgs/s) $(field "$cons" MB/s)")
 done
+hz=$(getconf CLK_TCK)
+# broker CPU ms per 1,000,000 messages
+p_cpu=$(awk -v t="$p_ticks" -v hz="$hz" -v n="$n" -v r="$rounds" 'BEGIN {printf "%.0f", t * 1000 / hz / (n * r / 1e6)}')
+c_cpu=$(awk -v t="$c_ticks" -v hz="$hz" -v n="$n" -v r="$rounds" 'BEGIN {printf "%.0f", t * 1000 / hz / (n * r / 1e6)}')
 rss_after=$(kib "$broker_pid" VmRSS)
 rss_peak=$(kib "$broker_pid" VmHWM)
 stop "$broker_pid"
@@ -122,6 +150,7 @@ broker_pid=
 median() { printf '%s\n' "$@" | sort -n | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
 read -r p_mps p_mbs <<<"$(median "${prods[@]}")"
 read -r c_mps c_mbs <<<"$(median "${conss[@]}")"
+read -r c2_mps c2_mbs <<<"$(median "${pars[@]}")"
 
 # ---- Redis XADD ------------------------------------------------------------
 value=$(head -c "$vlen" /dev/zero | tr '\0' 'v')
@@ -145,6 +174,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 check() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {exit !(op == ">=" ? a + 0 >= b + 0 : a + 0 < b + 0)}' && echo met || echo "NOT met"; }
 r_px=$(ratio "$p_mps" "$xadd")
 r_cp=$(ratio "$c_mps" "$p_mps")
+r_c2p=$(ratio "$c2_mps" "$p_mps")
 idle_mib=$(awk -v k="$rss_idle" 'BEGIN {printf "%.1f", k / 1024}')
 peak_mib=$(awk -v k="$rss_peak" 'BEGIN {printf "%.1f", k / 1024}')
 after_mib=$(awk -v k="$rss_after" 'BEGIN {printf "%.1f", k / 1024}')
@@ -156,9 +186,14 @@ printf '%-34s %14.0f %10s\n' "souk produce (acks=all)" "$p_mps" "msgs/s"
 printf '%-34s %14.2f %10s\n' "souk produce" "$p_mbs" "MB/s"
 printf '%-34s %14.0f %10s\n' "souk consume" "$c_mps" "msgs/s"
 printf '%-34s %14.2f %10s\n' "souk consume" "$c_mbs" "MB/s"
+printf '%-34s %14.0f %10s\n' "souk consume, 2 consumers" "$c2_mps" "msgs/s"
+printf '%-34s %14.2f %10s\n' "souk consume, 2 consumers" "$c2_mbs" "MB/s"
 printf '%-34s %14.0f %10s\n' "redis XADD (-P 16 -c 50)" "$xadd" "ops/s"
 printf '%-34s %14s %10s   >= 2     %s\n' "ratio produce / XADD" "$r_px" "x" "$(check "$r_px" ">=" 2)"
 printf '%-34s %14s %10s   >= 1     %s\n' "ratio consume / produce" "$r_cp" "x" "$(check "$r_cp" ">=" 1)"
+printf '%-34s %14s %10s   >= 1     %s\n' "ratio consume (2 readers) / produce" "$r_c2p" "x" "$(check "$r_c2p" ">=" 1)"
 printf '%-34s %14s %10s   < 32     %s\n' "broker RSS idle" "$idle_mib" "MiB" "$(check "$idle_mib" "<" 32)"
 printf '%-34s %14s %10s   < 128    %s\n' "broker RSS peak (VmHWM)" "$peak_mib" "MiB" "$(check "$peak_mib" "<" 128)"
 printf '%-34s %14s %10s\n' "broker RSS after the load" "$after_mib" "MiB"
+printf '%-34s %14s %10s\n' "broker CPU per 1M produced" "$p_cpu" "ms"
+printf '%-34s %14s %10s\n' "broker CPU per 1M consumed" "$c_cpu" "ms"
