@@ -84,6 +84,15 @@ void sk_buf_vaddf(sk_buf_t *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
+void sk_errf(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (!err || errsz == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+}
+
 void sk_buf_addf(sk_buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -38,6 +38,10 @@ void sk_buf_adds(sk_buf_t *b, const char *s);
 void sk_buf_addc(sk_buf_t *b, char c);
 void sk_buf_addf(sk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sk_buf_vaddf(sk_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Writes a message into a caller's error buffer (err may be NULL or errsz 0:
+ * then nothing is written), the errstr/errsz convention of souk's APIs. */
+void sk_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Appends s as a JSON string literal, quotes included; bytes that are not
  * valid UTF-8 become U+FFFD, so the result is always valid JSON. */
 void sk_buf_add_json_str(sk_buf_t *b, const char *s, size_t n);

@@ -21,6 +21,7 @@
 
 #include "rdkloop.h"
 #include "sk_alloc.h"
+#include "sk_buf.h"
 #include "sk_clock.h"
 #include "sk_log.h"
 #include "sto.h"
@@ -30,16 +31,6 @@
 #define TICK_MS 1000      /* keep-alive: max.poll.interval.ms, commit retries */
 #define ERRSZ 512
 #define CLOSE_COMMIT_MS 5000 /* the final commit waits at most this long */
-
-static void seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
 
 typedef struct part_s {
     struct part_s *next;
@@ -208,7 +199,7 @@ int ev_inbox_mark(sqlite3 *db, const char *consumer, const char *event_id, const
                      "ON CONFLICT (consumer, event_id) DO NOTHING",
                      "tttI", consumer, event_id, outcome ? outcome : "applied", sk_wall_ms());
     if (n < 0) {
-        seterr(err, errsz, "processed_events: %s", sqlite3_errmsg(db));
+        sk_errf(err, errsz, "processed_events: %s", sqlite3_errmsg(db));
         return -1;
     }
     return n > 0;
@@ -469,7 +460,7 @@ static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, c
     if (rec->key && utf8_text(rec->key, rec->key_len)) key = sk_strndup(rec->key, rec->key_len);
     value = ev_dlq_value(rec, c->group, attempts, why, id, type);
     if (sto_in_txn(c->db)) {
-        seterr(err, sizeof err, "a transaction is open on the database");
+        sk_errf(err, sizeof err, "a transaction is open on the database");
         free(key);
         free(value);
         sk_error(FAC, "cannot dead-letter %s[%" PRId32 "]@%" PRId64 ": %s (retried)", rec->topic, rec->partition,
@@ -477,14 +468,14 @@ static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, c
         return AGAIN;
     }
     if (sto_begin(c->db) < 0) {
-        seterr(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
+        sk_errf(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
         goto out;
     }
     int fresh = ev_inbox_mark(c->db, c->group, pos, "dlq", err, sizeof err);
     if (fresh < 0) goto out;
     if (fresh && ev_outbox_add(c->db, dlq, key, value, NULL, err, sizeof err) < 0) goto out;
     if (sto_commit(c->db) < 0) {
-        seterr(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
+        sk_errf(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
         goto out;
     }
     ret = DONE;
@@ -545,7 +536,7 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
         type = rh->schema;
         if (rec.value && rec.value_len) raw = cJSON_ParseWithLength(rec.value, rec.value_len);
         if (rh->schema && !raw) {
-            seterr(err, sizeof err, "%s: value is not JSON", rh->schema);
+            sk_errf(err, sizeof err, "%s: value is not JSON", rh->schema);
         } else if (rh->schema && ev_validate(rh->schema, raw, err, sizeof err) < 0) {
             /* err set */
         } else {
@@ -578,7 +569,7 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
         goto out;
     }
     if (sto_begin(c->db) < 0) {
-        seterr(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
+        sk_errf(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
         goto failed;
     }
     rc = ev_inbox_mark(c->db, c->group, id, "applied", err, sizeof err);
@@ -586,7 +577,7 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
         /* Dead-lettered earlier under its position (see consumer.h). */
         int seen = inbox_seen(c->db, c->group, pos);
         if (seen < 0) {
-            seterr(err, sizeof err, "processed_events: %s", sqlite3_errmsg(c->db));
+            sk_errf(err, sizeof err, "processed_events: %s", sqlite3_errmsg(c->db));
             goto failed;
         }
         if (seen) rc = 0;
@@ -600,11 +591,11 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
     err[0] = '\0';
     rc = rh ? rh->fn(c->ctx, c->db, &rec, raw, err, sizeof err) : h->fn(c->ctx, c->db, ev, err, sizeof err);
     if (rc != 0) {
-        if (!err[0]) seterr(err, sizeof err, "handler failed");
+        if (!err[0]) sk_errf(err, sizeof err, "handler failed");
         goto failed;
     }
     if (sto_commit(c->db) < 0) {
-        seterr(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
+        sk_errf(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
         goto failed;
     }
     ev_relay_kick(c->relay);
@@ -773,19 +764,19 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
     ev_stats_init(&c->stats);
 
     if (!conf->brokers || !*conf->brokers || !conf->group || !*conf->group) {
-        seterr(err, errsz, "consumer: brokers and group are required");
+        sk_errf(err, errsz, "consumer: brokers and group are required");
         goto fail;
     }
     c->group = sk_strdup(conf->group);
     for (const ev_handler_t *h = conf->handlers; h && h->type; h++) {
         if (!h->fn || !ev_schema_find(h->type) || !ev_schema_find(h->type)->envelope) {
-            seterr(err, errsz, "consumer %s: handler for unknown or non-envelope type \"%s\"", c->group, h->type);
+            sk_errf(err, errsz, "consumer %s: handler for unknown or non-envelope type \"%s\"", c->group, h->type);
             goto fail;
         }
     }
     for (const ev_raw_handler_t *h = conf->raw_handlers; h && h->topic; h++) {
         if (!h->fn || (h->schema && !ev_schema_find(h->schema))) {
-            seterr(err, errsz, "consumer %s: bad raw handler for topic \"%s\"", c->group, h->topic);
+            sk_errf(err, errsz, "consumer %s: bad raw handler for topic \"%s\"", c->group, h->topic);
             goto fail;
         }
     }
@@ -798,7 +789,7 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
         for (const ev_raw_handler_t *h = conf->raw_handlers; h && h->topic; h++) add_topic(topics, h->topic);
     }
     if (topics->cnt == 0) {
-        seterr(err, errsz, "consumer %s: no topics to subscribe to", c->group);
+        sk_errf(err, errsz, "consumer %s: no topics to subscribe to", c->group);
         goto fail;
     }
 
@@ -828,7 +819,7 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
     rd_kafka_conf_set_log_cb(kc, ev_rdk_log_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof why);
     if (!c->rk) {
-        seterr(err, errsz, "consumer %s: %s", c->group, why);
+        sk_errf(err, errsz, "consumer %s: %s", c->group, why);
         goto fail;
     }
     kc = NULL;
@@ -839,12 +830,12 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
     c->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, c);
     struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
     if (!c->tick_ev || event_add(c->tick_ev, &tv) < 0) {
-        seterr(err, errsz, "consumer %s: cannot add the tick timer", c->group);
+        sk_errf(err, errsz, "consumer %s: cannot add the tick timer", c->group);
         goto fail;
     }
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
     if (e) {
-        seterr(err, errsz, "consumer %s: subscribe: %s", c->group, rd_kafka_err2str(e));
+        sk_errf(err, errsz, "consumer %s: subscribe: %s", c->group, rd_kafka_err2str(e));
         goto fail;
     }
     rd_kafka_topic_partition_list_destroy(topics);

@@ -16,6 +16,7 @@
 #include <uuid/uuid.h>
 
 #include "sk_alloc.h"
+#include "sk_buf.h"
 #include "sk_clock.h"
 
 /* ---- the schema table ------------------------------------------------- */
@@ -195,17 +196,6 @@ const char *ev_jtype_name(ev_jtype_t t)
 
 /* ---- validation ------------------------------------------------------- */
 
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 static void *need(void *p)
 {
     if (!p) {
@@ -264,7 +254,7 @@ static int check_fields(const char *type, const char *path, const ev_field_t *fi
                         const cJSON *obj, char *err, size_t errsz)
 {
     if (!cJSON_IsObject(obj)) {
-        seterr(err, errsz, "%s: %s: expected object, got %s", type, path,
+        sk_errf(err, errsz, "%s: %s: expected object, got %s", type, path,
                obj ? json_kind(obj) : "nothing");
         return -1;
     }
@@ -272,12 +262,12 @@ static int check_fields(const char *type, const char *path, const ev_field_t *fi
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
         if (!v) {
             if (!f->required) continue;
-            seterr(err, errsz, "%s: %s.%s: missing required %s", type, path, f->name,
+            sk_errf(err, errsz, "%s: %s.%s: missing required %s", type, path, f->name,
                    ev_jtype_name(f->type));
             return -1;
         }
         if (!type_ok(f->type, v)) {
-            seterr(err, errsz, "%s: %s.%s: expected %s, got %s", type, path, f->name,
+            sk_errf(err, errsz, "%s: %s.%s: expected %s, got %s", type, path, f->name,
                    ev_jtype_name(f->type), json_kind(v));
             return -1;
         }
@@ -299,7 +289,7 @@ int ev_validate(const char *type, const cJSON *data, char *err, size_t errsz)
 {
     const ev_schema_t *s = ev_schema_find(type);
     if (!s) {
-        seterr(err, errsz, "unknown event type \"%s\"", type ? type : "(null)");
+        sk_errf(err, errsz, "unknown event type \"%s\"", type ? type : "(null)");
         return -1;
     }
     return check_fields(s->type, s->envelope ? "data" : "value", s->fields, data, err, errsz);
@@ -377,7 +367,7 @@ static const char *env_str(const cJSON *root, const char *name, int allow_null, 
     if (allow_null && cJSON_IsNull(v)) return NULL;
     if (!cJSON_IsString(v)) {
         if (!*bad)
-            seterr(err, errsz, "envelope: %s: %s %s", name,
+            sk_errf(err, errsz, "envelope: %s: %s %s", name,
                    v ? "expected string, got" : "missing required",
                    v ? json_kind(v) : (allow_null ? "string-or-null" : "string"));
         *bad = 1;
@@ -392,7 +382,7 @@ static int envelope_bind(cJSON *root, ev_event_t *ev, char *err, size_t errsz)
 {
     int bad = 0;
     if (!cJSON_IsObject(root)) {
-        seterr(err, errsz, "envelope: expected a JSON object, got %s", json_kind(root));
+        sk_errf(err, errsz, "envelope: expected a JSON object, got %s", json_kind(root));
         return -1;
     }
     memset(ev, 0, sizeof *ev);
@@ -401,29 +391,29 @@ static int envelope_bind(cJSON *root, ev_event_t *ev, char *err, size_t errsz)
     ev->type = env_str(root, "type", 0, err, errsz, &bad);
     if (bad) return -1;
     if (!ev->id[0] || strlen(ev->id) > EV_ID_MAX) {
-        seterr(err, errsz, "envelope: id: must be 1 to %d characters", EV_ID_MAX);
+        sk_errf(err, errsz, "envelope: id: must be 1 to %d characters", EV_ID_MAX);
         return -1;
     }
     ev->schema = ev_schema_find(ev->type);
     if (!ev->schema) {
-        seterr(err, errsz, "envelope: type: unknown event type \"%s\"", ev->type);
+        sk_errf(err, errsz, "envelope: type: unknown event type \"%s\"", ev->type);
         return -1;
     }
     if (!ev->schema->envelope) {
-        seterr(err, errsz, "envelope: type: \"%s\" is a raw record, not an envelope", ev->type);
+        sk_errf(err, errsz, "envelope: type: \"%s\" is a raw record, not an envelope", ev->type);
         return -1;
     }
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (!ver) {
-        seterr(err, errsz, "envelope: version: missing required integer");
+        sk_errf(err, errsz, "envelope: version: missing required integer");
         return -1;
     }
     if (!is_integer(ver)) {
-        seterr(err, errsz, "envelope: version: expected integer, got %s", json_kind(ver));
+        sk_errf(err, errsz, "envelope: version: expected integer, got %s", json_kind(ver));
         return -1;
     }
     if (ver->valuedouble != EV_VERSION) {
-        seterr(err, errsz, "envelope: version: unsupported version %.0f (this program reads %d)",
+        sk_errf(err, errsz, "envelope: version: unsupported version %.0f (this program reads %d)",
                ver->valuedouble, EV_VERSION);
         return -1;
     }
@@ -433,22 +423,22 @@ static int envelope_bind(cJSON *root, ev_event_t *ev, char *err, size_t errsz)
     ev->correlation_id = env_str(root, "correlationId", 0, err, errsz, &bad);
     if (bad) return -1;
     if (!cJSON_GetObjectItemCaseSensitive(root, "causationId")) {
-        seterr(err, errsz, "envelope: causationId: missing required string-or-null");
+        sk_errf(err, errsz, "envelope: causationId: missing required string-or-null");
         return -1;
     }
     ev->causation_id = env_str(root, "causationId", 1, err, errsz, &bad);
     if (bad) return -1;
     if (ev_time_parse(ev->time, &ev->time_ms) < 0) {
-        seterr(err, errsz, "envelope: time: \"%.40s\" is not an RFC 3339 timestamp", ev->time);
+        sk_errf(err, errsz, "envelope: time: \"%.40s\" is not an RFC 3339 timestamp", ev->time);
         return -1;
     }
     if (!ev->source[0]) {
-        seterr(err, errsz, "envelope: source: must not be empty");
+        sk_errf(err, errsz, "envelope: source: must not be empty");
         return -1;
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (!data) {
-        seterr(err, errsz, "envelope: data: missing required object");
+        sk_errf(err, errsz, "envelope: data: missing required object");
         return -1;
     }
     if (check_fields(ev->type, "data", ev->schema->fields, data, err, errsz) < 0) return -1;
@@ -464,19 +454,19 @@ ev_event_t *ev_new(const char *type, const char *source, const char *correlation
     const ev_schema_t *s = ev_schema_find(type);
 
     if (!s) {
-        seterr(err, errsz, "unknown event type \"%s\"", type ? type : "(null)");
+        sk_errf(err, errsz, "unknown event type \"%s\"", type ? type : "(null)");
         goto fail;
     }
     if (!s->envelope) {
-        seterr(err, errsz, "\"%s\" is a raw record, not an envelope", type);
+        sk_errf(err, errsz, "\"%s\" is a raw record, not an envelope", type);
         goto fail;
     }
     if (!source || !source[0]) {
-        seterr(err, errsz, "%s: source must be a service name", type);
+        sk_errf(err, errsz, "%s: source must be a service name", type);
         goto fail;
     }
     if (!data) {
-        seterr(err, errsz, "%s: no data", type);
+        sk_errf(err, errsz, "%s: no data", type);
         goto fail;
     }
     /* Validate first: the message then names data, not the envelope. */
@@ -526,7 +516,7 @@ int ev_parse(const char *json, size_t len, ev_event_t **out, char *err, size_t e
 
     *out = NULL;
     if (!json || len == 0) {
-        seterr(err, errsz, "envelope: empty record value");
+        sk_errf(err, errsz, "envelope: empty record value");
         goto fail;
     }
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
@@ -534,13 +524,13 @@ int ev_parse(const char *json, size_t len, ev_event_t **out, char *err, size_t e
         /* On failure cJSON points end at the error (thread-safe, unlike
          * cJSON_GetErrorPtr()). */
         size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-        seterr(err, errsz, "envelope: malformed JSON at byte %zu", off);
+        sk_errf(err, errsz, "envelope: malformed JSON at byte %zu", off);
         goto fail;
     }
     while (end && end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end && end < json + len) {
-        seterr(err, errsz, "envelope: malformed JSON: trailing bytes at byte %zu",
+        sk_errf(err, errsz, "envelope: malformed JSON: trailing bytes at byte %zu",
                (size_t)(end - json));
         goto fail;
     }

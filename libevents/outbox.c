@@ -28,6 +28,7 @@
 
 #include "rdkloop.h"
 #include "sk_alloc.h"
+#include "sk_buf.h"
 #include "sk_clock.h"
 #include "sk_log.h"
 #include "sto.h"
@@ -36,16 +37,6 @@
 #define POLL_BUDGET 10000      /* events served per wake-up before yielding */
 #define TXN_OPEN_RETRY_MS 20   /* a caller's transaction is open: look again soon */
 #define DELETE_RETRY_MS 100    /* the DELETE of delivered rows failed (busy) */
-
-static void seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- adding rows ---------------------------------------------------------- */
 
@@ -66,30 +57,30 @@ int ev_outbox_add(sqlite3 *db, const char *topic, const char *key, const char *v
                   char *err, size_t errsz)
 {
     if (!ev_topic_name_valid(topic)) {
-        seterr(err, errsz, "outbox: invalid topic name \"%s\"", topic ? topic : "(null)");
+        sk_errf(err, errsz, "outbox: invalid topic name \"%s\"", topic ? topic : "(null)");
         return -1;
     }
     if (!value || !*value) {
-        seterr(err, errsz, "outbox: %s: empty value", topic);
+        sk_errf(err, errsz, "outbox: %s: empty value", topic);
         return -1;
     }
     if (strlen(value) > EV_OUTBOX_MAX_VALUE) {
-        seterr(err, errsz, "outbox: %s: value of %zu bytes is over the limit of %d", topic, strlen(value),
+        sk_errf(err, errsz, "outbox: %s: value of %zu bytes is over the limit of %d", topic, strlen(value),
                EV_OUTBOX_MAX_VALUE);
         return -1;
     }
     if (key && strlen(key) > EV_OUTBOX_MAX_KEY) {
-        seterr(err, errsz, "outbox: %s: key of %zu bytes is over the limit of %d", topic, strlen(key),
+        sk_errf(err, errsz, "outbox: %s: key of %zu bytes is over the limit of %d", topic, strlen(key),
                EV_OUTBOX_MAX_KEY);
         return -1;
     }
     if (!sto_in_txn(db)) {
-        seterr(err, errsz, "outbox: %s: not inside a transaction", topic);
+        sk_errf(err, errsz, "outbox: %s: not inside a transaction", topic);
         return -1;
     }
     if (sto_exec(db, "INSERT INTO outbox (topic, key, value, created_at) VALUES (?, ?, ?, ?)", "tttI", topic,
                  key, value, sk_wall_ms()) != 1) {
-        seterr(err, errsz, "outbox: %s: %s", topic, sqlite3_errmsg(db));
+        sk_errf(err, errsz, "outbox: %s: %s", topic, sqlite3_errmsg(db));
         return -1;
     }
     if (id_out) *id_out = sqlite3_last_insert_rowid(db);
@@ -421,7 +412,7 @@ ev_relay_t *ev_relay_new(struct event_base *base, sqlite3 *db, const ev_relay_co
     ev_stats_init(&r->stats);
 
     if (!conf->brokers || !*conf->brokers) {
-        seterr(err, errsz, "outbox relay: no brokers given");
+        sk_errf(err, errsz, "outbox relay: no brokers given");
         goto fail;
     }
     kc = rd_kafka_conf_new();
@@ -444,7 +435,7 @@ ev_relay_t *ev_relay_new(struct event_base *base, sqlite3 *db, const ev_relay_co
     rd_kafka_conf_set_log_cb(kc, ev_rdk_log_cb);
     r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof why);
     if (!r->rk) {
-        seterr(err, errsz, "outbox relay: %s", why);
+        sk_errf(err, errsz, "outbox relay: %s", why);
         goto fail;
     }
     kc = NULL; /* the handle owns it now */
@@ -454,7 +445,7 @@ ev_relay_t *ev_relay_new(struct event_base *base, sqlite3 *db, const ev_relay_co
     r->kick_ev = event_new(base, -1, 0, on_kick, r);
     r->retry_ev = evtimer_new(base, on_kick, r);
     if (!r->kick_ev || !r->retry_ev) {
-        seterr(err, errsz, "outbox relay: cannot create events");
+        sk_errf(err, errsz, "outbox relay: cannot create events");
         goto fail;
     }
     int every = conf->scan_interval_ms == 0 ? 1000 : conf->scan_interval_ms;
@@ -462,7 +453,7 @@ ev_relay_t *ev_relay_new(struct event_base *base, sqlite3 *db, const ev_relay_co
         struct timeval tv = {every / 1000, (every % 1000) * 1000};
         r->scan_ev = event_new(base, -1, EV_PERSIST, on_kick, r);
         if (!r->scan_ev || event_add(r->scan_ev, &tv) < 0) {
-            seterr(err, errsz, "outbox relay: cannot add the scan timer");
+            sk_errf(err, errsz, "outbox relay: cannot add the scan timer");
             goto fail;
         }
     }

@@ -60,17 +60,6 @@ static sto_cache_t *registry_del(sqlite3 *db)
     return c;
 }
 
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* Runs a one-row pragma query and returns column 0 as an integer, or -1. */
 static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 {
@@ -96,7 +85,7 @@ int sto_exec_script(sqlite3 *db, const char *sql, char *err, size_t errsz)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        seterr(err, errsz, "%s", msg ? msg : sqlite3_errmsg(db));
+        sk_errf(err, errsz, "%s", msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return -1;
     }
@@ -114,18 +103,18 @@ static int migrate(sqlite3 *db, const char *path, const sto_migration_t *m, size
         /* user_version cannot be a bound parameter; the value is our own int. */
         snprintf(setv, sizeof setv, "PRAGMA user_version = %d", m[i].version);
         if (sto_begin(db) < 0) {
-            seterr(err, errsz, "%s: migration %d (%s): begin: %s", path, m[i].version, label,
+            sk_errf(err, errsz, "%s: migration %d (%s): begin: %s", path, m[i].version, label,
                    sqlite3_errmsg(db));
             return -1;
         }
         if (sto_exec_script(db, m[i].sql, emsg, sizeof emsg) < 0 ||
             sto_exec_script(db, setv, emsg, sizeof emsg) < 0) {
             sto_rollback(db);
-            seterr(err, errsz, "%s: migration %d (%s) failed: %s", path, m[i].version, label, emsg);
+            sk_errf(err, errsz, "%s: migration %d (%s) failed: %s", path, m[i].version, label, emsg);
             return -1;
         }
         if (sto_commit(db) < 0) {
-            seterr(err, errsz, "%s: migration %d (%s): commit: %s", path, m[i].version, label,
+            sk_errf(err, errsz, "%s: migration %d (%s): commit: %s", path, m[i].version, label,
                    sqlite3_errmsg(db));
             sto_rollback(db);
             return -1;
@@ -145,18 +134,18 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
 
     *out = NULL;
     if (!path || (n > 0 && !migrations)) {
-        seterr(err, errsz, "sto_open: bad arguments");
+        sk_errf(err, errsz, "sto_open: bad arguments");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (migrations[i].version != (int)i + 1 || !migrations[i].sql) {
-            seterr(err, errsz, "%s: migration at index %zu must have version %zu and SQL", path, i,
+            sk_errf(err, errsz, "%s: migration at index %zu must have version %zu and SQL", path, i,
                    i + 1);
             goto out;
         }
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        seterr(err, errsz, "%s: open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sk_errf(err, errsz, "%s: open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
         goto out;
     }
     sqlite3_extended_result_codes(db, 1);
@@ -164,11 +153,11 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
 
     /* Check the version before touching anything (a newer file stays as is). */
     if (pragma_int(db, "PRAGMA user_version", &version) < 0) {
-        seterr(err, errsz, "%s: reading user_version: %s", path, sqlite3_errmsg(db));
+        sk_errf(err, errsz, "%s: reading user_version: %s", path, sqlite3_errmsg(db));
         goto out;
     }
     if (version < 0 || version > (int64_t)n) {
-        seterr(err, errsz,
+        sk_errf(err, errsz,
                "%s: schema version %lld is newer than this program knows (%zu); refusing to open",
                path, (long long)version, n);
         goto out;
@@ -177,24 +166,24 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        seterr(err, errsz, "%s: journal_mode=WAL: %s", path, sqlite3_errmsg(db));
+        sk_errf(err, errsz, "%s: journal_mode=WAL: %s", path, sqlite3_errmsg(db));
         sqlite3_finalize(st);
         goto out;
     }
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     int mode_ok = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
-    if (!mode_ok) seterr(err, errsz, "%s: journal_mode is %s, not wal", path, mode ? mode : "?");
+    if (!mode_ok) sk_errf(err, errsz, "%s: journal_mode is %s, not wal", path, mode ? mode : "?");
     sqlite3_finalize(st);
     if (!mode_ok) goto out;
 
     if (sto_exec_script(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", emsg,
                         sizeof emsg) < 0) {
-        seterr(err, errsz, "%s: pragmas: %s", path, emsg);
+        sk_errf(err, errsz, "%s: pragmas: %s", path, emsg);
         goto out;
     }
     int64_t fk = 0;
     if (pragma_int(db, "PRAGMA foreign_keys", &fk) < 0 || fk != 1) {
-        seterr(err, errsz, "%s: foreign keys cannot be enabled", path);
+        sk_errf(err, errsz, "%s: foreign keys cannot be enabled", path);
         goto out;
     }
 
