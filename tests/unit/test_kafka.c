@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ut.h"
 #include "batch.h"
 #include "broker.h"
 #include "group.h"
@@ -70,10 +71,8 @@ static void setup_blobs(void);
 static void setup(void)
 {
     char err[256];
-    const char *tmp = getenv("TMPDIR");
     memset(&g_b, 0, sizeof g_b);
-    snprintf(g_dir, sizeof g_dir, "%s/souk-test-kafka-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
+    ut_mkdtemp(g_dir, sizeof g_dir, "kafka");
 
     g_b.cfg.data_dir = g_dir;
     g_b.cfg.partitions = 4;

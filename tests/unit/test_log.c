@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ut.h"
 #include "batch.h"
 #include "batch_builder.h"
 #include "log.h"
@@ -36,9 +37,7 @@ static char errstr[512];
 
 static void root_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/souk-test-log-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    ut_mkdtemp(root, sizeof root, "log");
 }
 
 static void root_teardown(void)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ut.h"
 #include "offsets.h"
 #include "sk_clock.h"
 #include "sk_fs.h"
@@ -23,9 +24,7 @@ static char errstr[256];
 
 static void root_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/souk-test-offsets-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    ut_mkdtemp(root, sizeof root, "offsets");
 }
 
 static void root_teardown(void)

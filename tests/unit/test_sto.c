@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ut.h"
 #include "sk_fs.h"
 #include "sto.h"
 
@@ -19,8 +20,7 @@ static char path[128];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/test_sto.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ut_mkdtemp(dir, sizeof dir, "sto");
     snprintf(path, sizeof path, "%s/svc.db", dir);
 }
 
