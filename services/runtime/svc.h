@@ -52,6 +52,11 @@
 #include "sk_conf.h"
 #include "sto.h"
 
+#include "consumer.h"
+#include "envelope.h"
+#include "kvclient.h"
+#include "outbox.h"
+
 struct event_base;
 
 typedef struct svc_s svc_t;         /* one running service; opaque */
@@ -74,6 +79,7 @@ typedef struct svc_req_s svc_req_t; /* one HTTP request; opaque */
  *   --shutdown-timeout-ms N   SOUK_SHUTDOWN_TIMEOUT_MS 10000
  *   --http-timeout-s N        SOUK_HTTP_TIMEOUT_S  30  (idle / read / write)
  *   --log-level LEVEL         SOUK_LOG_LEVEL       info
+ *   --max-attempts N          SOUK_MAX_ATTEMPTS    5  (event handler attempts before <topic>.dlq)
  *
  * The runtime uses http, data_dir, jwt_public_key, max_body_bytes,
  * shutdown_timeout_ms, http_timeout_s and log_level itself; brokers and kv
@@ -90,6 +96,7 @@ typedef struct svc_conf_s {
     int64_t shutdown_timeout_ms;
     int64_t http_timeout_s;
     char *log_level;
+    int64_t max_attempts; /* --max-attempts (5): consumer handler attempts before the DLQ */
 } svc_conf_t;
 
 /* ------------------------------------------------------------------------
@@ -193,27 +200,35 @@ typedef struct svc_desc_s {
 
     const svc_route_t *routes; /* ends with {.pattern = NULL}; may be NULL */
 
+    /*
+     * Messaging, run by the runtime itself (svc_events.c) - a service only
+     * declares what it consumes:
+     *   - with migrations, an outbox relay publishes the database's outbox
+     *     (the migrations must start with SVC_EVENTS_MIGRATIONS) to --brokers;
+     *     /ready gets a "broker" check; shutdown drains the outbox;
+     *   - with handlers or raw_handlers, a consumer joins the group named
+     *     after the service, subscribed to their topics, with --max-attempts
+     *     and the DLQ (libevents/consumer.h).  Handlers get ctx = the svc_t *
+     *     and run inside the inbox transaction: emit with svc_emit_caused();
+     *   - with use_kv, a key-store client on --kv (svc_kv()); /ready gets a
+     *     "kv" check.
+     * /metrics gets events_{produced,consumed,failed,dlq,duplicate}_total{type},
+     * outbox_depth and consumer_lag.  Tables are borrowed (static).
+     */
+    const ev_handler_t *handlers;         /* ends with {.type = NULL}; may be NULL */
+    const ev_raw_handler_t *raw_handlers; /* ends with {.topic = NULL}; may be NULL */
+    int use_kv;
+
     /* After the database and listener, before the loop runs: load keys,
      * seed data, set svc_set_data(), add ready checks and metrics. */
     int (*init)(svc_t *svc, char *err, size_t errsz);
-    /*
-     * Messaging hook (libevents): start the outbox relay, the consumer and
-     * the key-store client on svc_base(svc) with svc_db(svc) and
-     * svc_conf(svc)->brokers / ->kv, then wire them to the runtime:
-     *   - svc_add_ready_check(svc, "broker", ...) from ev_relay_broker_up();
-     *   - svc_add_drain(svc, "outbox", ...): on its first call
-     *     ev_consumer_stop(), then return ev_relay_pending() until 0;
-     *   - a collector (svc_metrics_add_collector) that copies
-     *     ev_consumer_foreach_type() / the relay's reports into
-     *     events_consumed_total{type}, events_produced_total{type},
-     *     events_failed_total{type}, events_dlq_total{type} (counters,
-     *     svc_metric_counter_set), and outbox_depth, consumer_lag (gauges).
-     */
+    /* Extra messaging work after the runtime's relay, consumer and key-store
+     * client started (timers, sweepers); may be NULL. */
     int (*start_events)(svc_t *svc, char *err, size_t errsz);
-    /* The loop has stopped (drains done or timed out): close the consumer
-     * (final offset commit), free the relay and the key-store client.
-     * Requests still deferred may be answered here; they are dropped after
-     * fini(). */
+    /* The loop has stopped (drains done or timed out), before the runtime
+     * closes the consumer (final offset commit) and frees the relay and the
+     * key-store client.  Requests still deferred may be answered here; they
+     * are dropped after fini(). */
     void (*stop_events)(svc_t *svc);
     void (*fini)(svc_t *svc);
 } svc_desc_t;
@@ -223,7 +238,9 @@ typedef struct svc_desc_s {
  * ------------------------------------------------------------------------ */
 
 /*
- * The whole life of a service: svc_new(), svc_run(), svc_free().  Returns
+ * The whole life of a service: svc_new(), svc_run(), svc_free().
+ * `--routes` as the only argument prints the route table ("METHOD PATTERN
+ * ACCESS" per line, built-ins first) and exits 0.  Returns
  * the process exit code: 0 after --help/--version or a clean shutdown, 2 for
  * a bad command line or environment, 1 when starting or running failed
  * (the reason is logged).
@@ -294,6 +311,41 @@ void svc_add_ready_check(svc_t *svc, const char *name, svc_check_fn fn, void *ar
  */
 typedef size_t (*svc_drain_fn)(svc_t *svc, void *arg);
 void svc_add_drain(svc_t *svc, const char *name, svc_drain_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Messaging (svc_events.c)
+ * ------------------------------------------------------------------------ */
+
+/* The outbox and inbox tables: a service's migrations begin with these two
+ * entries (versions 1 and 2), then its own from version 3:
+ *     static const sto_migration_t migrations[] = {
+ *         SVC_EVENTS_MIGRATIONS,
+ *         {3, "catalogs", "CREATE TABLE catalogs (...);"},
+ *     };  */
+#define SVC_EVENTS_MIGRATIONS                                                                      \
+    {1, "outbox", EV_OUTBOX_MIGRATION_SQL}, { 2, "processed_events", EV_INBOX_MIGRATION_SQL }
+
+/* The relay / key-store client, or NULL (no database / no use_kv). */
+ev_relay_t *svc_relay(const svc_t *svc);
+ev_kv_t *svc_kv(const svc_t *svc);
+
+/*
+ * Emits an event from an HTTP handler: builds it (ev_new: type's schema is
+ * checked; source = the service name; correlation_id NULL = the event's own
+ * id) and adds it to the outbox inside the transaction open on svc_db()
+ * (sto_begin() first; svc_commit() after).  Takes ownership of data.
+ * Returns 0, or -1 with the reason in err (the caller rolls back and
+ * answers 500: an invalid event is a bug).
+ */
+int svc_emit(svc_t *svc, const char *type, const char *correlation_id, cJSON *data, char *err,
+             size_t errsz);
+/* The same from a consumer handler: correlation and causation from cause;
+ * db is the handler's (the inbox transaction).  Takes ownership of data. */
+int svc_emit_caused(svc_t *svc, sqlite3 *db, const ev_event_t *cause, const char *type, cJSON *data,
+                    char *err, size_t errsz);
+/* sto_commit() on svc_db(), then wakes the relay.  Returns sto_commit()'s
+ * result (on -1 the transaction is still open: roll back). */
+int svc_commit(svc_t *svc);
 
 /* ------------------------------------------------------------------------
  * Metrics (GET /metrics, Prometheus text format 0.0.4)
@@ -394,6 +446,25 @@ int svc_query_int(svc_req_t *req, const char *name, int64_t def, int64_t min, in
 /* One of values (NULL-terminated), e.g. {"asc", "desc", NULL}: the index,
  * or def when absent; -1 (error recorded) for anything else. */
 int svc_query_enum(svc_req_t *req, const char *name, const char *const *values, int def);
+
+/*
+ * Paging, one convention for every list endpoint:
+ *   ?page=0 (0-based, default 0) &size=20 (1..100, default 20)
+ *   &sort=<field>,<asc|desc>  (field one of `fields`; direction default asc)
+ * and the answer {"content": [...], "page": 0, "size": 20,
+ * "totalElements": N, "totalPages": M}.
+ */
+typedef struct svc_page_s {
+    int64_t page, size;
+    int sort;  /* index into fields (def_field when absent) */
+    int desc;  /* 1 for desc */
+} svc_page_t;
+/* Reads page, size and sort; records field errors for bad values (the
+ * caller checks svc_req_has_errors()).  fields NULL-terminated. */
+void svc_query_page(svc_req_t *req, const char *const *fields, int def_field, int def_desc,
+                    svc_page_t *out);
+/* The answer's object; takes ownership of content (an array). */
+cJSON *svc_page_json(cJSON *content, const svc_page_t *p, int64_t total);
 
 /* ------------------------------------------------------------------------
  * Validation: collect every field error, then answer once

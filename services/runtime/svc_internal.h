@@ -125,6 +125,14 @@ typedef struct svc_hooks_s {
     size_t n, cap;
 } svc_hooks_t;
 
+/* svc_events.c: the relay, consumer and key-store client (NULL when the
+ * service has none). */
+typedef struct svc_events_s svc_events_t;
+int svc_events_start(svc_t *svc, char *err, size_t errsz);
+/* Closes the consumer (final commit), frees the relay and the client.
+ * Idempotent. */
+void svc_events_stop(svc_t *svc);
+
 struct svc_s {
     const svc_desc_t *desc;
     svc_conf_t *conf;  /* = own_conf or the service's struct */
@@ -140,6 +148,7 @@ struct svc_s {
     struct event *sigterm_ev, *sigint_ev, *drain_ev;
 
     sqlite3 *db;
+    svc_events_t *events;
     svc_router_t router;
     svc_metrics_t *metrics;
 

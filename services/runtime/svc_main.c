@@ -48,6 +48,8 @@ static const sk_conf_entry_t common_table[] = {
      "close an HTTP connection that stays idle, or stalls reading or writing, this long"},
     {"log-level", SK_CONF_STR, offsetof(svc_conf_t, log_level), "info", 0, 0,
      "debug, info, warn or error"},
+    {"max-attempts", SK_CONF_INT, offsetof(svc_conf_t, max_attempts), "5", 1, 1000,
+     "attempts of a failing event handler before the event goes to <topic>.dlq"},
 };
 #define NCOMMON (sizeof common_table / sizeof common_table[0])
 
@@ -351,6 +353,7 @@ static void stop_hooks(svc_t *svc)
     if (svc->hooks_stopped) return;
     svc->hooks_stopped = 1;
     if (svc->events_started && svc->desc->stop_events) svc->desc->stop_events(svc);
+    svc_events_stop(svc);
     if (svc->inited && svc->desc->fini) svc->desc->fini(svc);
 }
 
@@ -506,6 +509,7 @@ int svc_new(const svc_desc_t *desc, int argc, char **argv, svc_t **out, char *er
         if (desc->init(svc, err, errsz) < 0) goto fail;
         svc->inited = 1;
     }
+    if (svc_events_start(svc, err, errsz) < 0) goto fail;
     if (desc->start_events) {
         if (desc->start_events(svc, err, errsz) < 0) goto fail;
         svc->events_started = 1;
@@ -557,9 +561,25 @@ void svc_free(svc_t *svc)
     free(svc);
 }
 
+/* `souk-<name> --routes`: the route table, one "METHOD PATTERN ACCESS" per
+ * line (tests compare it with docs/openapi.yaml). */
+static void print_routes(const svc_desc_t *desc)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    static const char *const access[] = {"public", "user", "author", "admin", "owner"};
+    const svc_route_t *tables[] = {builtin_routes, desc->routes};
+    for (size_t t = 0; t < 2; t++)
+        for (const svc_route_t *r = tables[t]; r && r->pattern; r++)
+            printf("%s %s %s\n", methods[r->method], r->pattern, access[r->access]);
+}
+
 int svc_main(const svc_desc_t *desc, int argc, char **argv)
 {
     char err[1024] = "";
+    if (desc && argc == 2 && strcmp(argv[1], "--routes") == 0) {
+        print_routes(desc);
+        return 0;
+    }
     svc_t *svc = NULL;
     const char *name = desc && desc->name ? desc->name : "service";
     switch (svc_new(desc, argc, argv, &svc, err, sizeof err)) {

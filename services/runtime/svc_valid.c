@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sk_alloc.h"
 #include "svc_internal.h"
@@ -118,6 +119,46 @@ int svc_query_enum(svc_req_t *req, const char *name, const char *const *values, 
     svc_req_field_error(req, name, "must be one of: %s", b.data);
     sk_buf_release(&b);
     return -1;
+}
+
+void svc_query_page(svc_req_t *req, const char *const *fields, int def_field, int def_desc,
+                    svc_page_t *out)
+{
+    svc_query_int(req, "page", 0, 0, 1000000, &out->page);
+    svc_query_int(req, "size", 20, 1, 100, &out->size);
+    out->sort = def_field;
+    out->desc = def_desc;
+    const char *s = svc_query(req, "sort");
+    if (!s || !*s) return;
+    const char *comma = strchr(s, ',');
+    size_t flen = comma ? (size_t)(comma - s) : strlen(s);
+    int found = -1;
+    for (int i = 0; fields[i]; i++)
+        if (strlen(fields[i]) == flen && strncmp(fields[i], s, flen) == 0) found = i;
+    const char *dir = comma ? comma + 1 : "asc";
+    if (found < 0 || (strcasecmp(dir, "asc") != 0 && strcasecmp(dir, "desc") != 0)) {
+        sk_buf_t b = SK_BUF_INIT;
+        sk_buf_init(&b, 64);
+        for (int i = 0; fields[i]; i++)
+            sk_buf_addf(&b, "%s%s", i ? ", " : "", fields[i]);
+        svc_req_field_error(req, "sort", "must be <field>[,asc|desc] with field one of: %s",
+                            b.data);
+        sk_buf_release(&b);
+        return;
+    }
+    out->sort = found;
+    out->desc = strcasecmp(dir, "desc") == 0;
+}
+
+cJSON *svc_page_json(cJSON *content, const svc_page_t *p, int64_t total)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "content", content);
+    cJSON_AddNumberToObject(o, "page", (double)p->page);
+    cJSON_AddNumberToObject(o, "size", (double)p->size);
+    cJSON_AddNumberToObject(o, "totalElements", (double)total);
+    cJSON_AddNumberToObject(o, "totalPages", (double)((total + p->size - 1) / p->size));
+    return o;
 }
 
 /* ---- field errors -------------------------------------------------------- */
