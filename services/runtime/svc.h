@@ -80,6 +80,10 @@ typedef struct svc_req_s svc_req_t; /* one HTTP request; opaque */
  *   --http-timeout-s N        SOUK_HTTP_TIMEOUT_S  30  (idle / read / write)
  *   --log-level LEVEL         SOUK_LOG_LEVEL       info
  *   --max-attempts N          SOUK_MAX_ATTEMPTS    5  (event handler attempts before <topic>.dlq)
+ *   --log-topic TOPIC         SOUK_LOG_TOPIC       logs  (every log line is also produced
+ *                             there, at most once, dropped and counted when the broker is
+ *                             away; "" turns shipping off - see svc_logship.c)
+ *   --log-ship-timeout-ms N   SOUK_LOG_SHIP_TIMEOUT_MS 10000
  *
  * The runtime uses http, data_dir, jwt_public_key, max_body_bytes,
  * shutdown_timeout_ms, http_timeout_s and log_level itself; brokers and kv
@@ -97,6 +101,8 @@ typedef struct svc_conf_s {
     int64_t http_timeout_s;
     char *log_level;
     int64_t max_attempts; /* --max-attempts (5): consumer handler attempts before the DLQ */
+    char *log_topic;      /* --log-topic (logs): where log lines are shipped; "" = nowhere */
+    int64_t log_ship_timeout_ms;
 } svc_conf_t;
 
 /* ------------------------------------------------------------------------

@@ -133,6 +133,11 @@ int svc_events_start(svc_t *svc, char *err, size_t errsz);
  * Idempotent. */
 void svc_events_stop(svc_t *svc);
 
+/* svc_logship.c: log lines to --log-topic (nothing when it is empty). */
+typedef struct svc_logship_s svc_logship_t;
+int svc_logship_start(svc_t *svc, char *err, size_t errsz);
+void svc_logship_stop(svc_t *svc);
+
 struct svc_s {
     const svc_desc_t *desc;
     svc_conf_t *conf;  /* = own_conf or the service's struct */
@@ -149,6 +154,7 @@ struct svc_s {
 
     sqlite3 *db;
     svc_events_t *events;
+    svc_logship_t *logship;
     svc_router_t router;
     svc_metrics_t *metrics;
 

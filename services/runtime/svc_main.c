@@ -50,6 +50,10 @@ static const sk_conf_entry_t common_table[] = {
      "debug, info, warn or error"},
     {"max-attempts", SK_CONF_INT, offsetof(svc_conf_t, max_attempts), "5", 1, 1000,
      "attempts of a failing event handler before the event goes to <topic>.dlq"},
+    {"log-topic", SK_CONF_STR, offsetof(svc_conf_t, log_topic), "logs", 0, 0,
+     "also produce every log line to this topic (for analytics); empty: do not ship logs"},
+    {"log-ship-timeout-ms", SK_CONF_INT, offsetof(svc_conf_t, log_ship_timeout_ms), "10000", 100,
+     3600000, "drop a log line that could not be shipped within this time"},
 };
 #define NCOMMON (sizeof common_table / sizeof common_table[0])
 
@@ -484,6 +488,7 @@ int svc_new(const svc_desc_t *desc, int argc, char **argv, svc_t **out, char *er
         snprintf(err, errsz, "cannot create the event loop");
         goto fail;
     }
+    if (svc_logship_start(svc, err, errsz) < 0) goto fail;
     if (desc->migrations && desc->nmigrations) {
         sk_buf_t p;
         sk_buf_init(&p, 128);
@@ -546,6 +551,7 @@ void svc_free(svc_t *svc)
     if (svc->sigterm_ev) event_free(svc->sigterm_ev);
     if (svc->sigint_ev) event_free(svc->sigint_ev);
     sto_close(svc->db);
+    svc_logship_stop(svc);
     if (svc->base) event_base_free(svc->base);
     svc_router_release(&svc->router);
     svc_metrics_free(svc->metrics);
