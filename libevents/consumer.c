@@ -31,6 +31,7 @@
 #define TICK_MS 1000      /* keep-alive: max.poll.interval.ms, commit retries */
 #define ERRSZ 512
 #define CLOSE_COMMIT_MS 5000 /* the final commit waits at most this long */
+#define CREATE_TOPICS_MS 3000 /* at start, creating missing topics waits at most this long */
 
 typedef struct part_s {
     struct part_s *next;
@@ -742,6 +743,8 @@ static void add_topic(rd_kafka_topic_partition_list_t *l, const char *topic)
     rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
 }
 
+static void create_topics(ev_consumer_t *c, const rd_kafka_topic_partition_list_t *topics, int ms);
+
 ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_consumer_conf_t *conf, char *err,
                                size_t errsz)
 {
@@ -801,9 +804,11 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
         ev_rdk_set(kc, "enable.auto.commit", "false", err, errsz) < 0 ||
         ev_rdk_set(kc, "enable.auto.offset.store", "false", err, errsz) < 0 ||
         ev_rdk_set(kc, "auto.offset.reset", "earliest", err, errsz) < 0 ||
-        /* Subscribing to a topic nobody produced to yet creates it, instead
-         * of waiting for the next metadata refresh (minutes). */
+        /* Topics that do not exist yet are created before subscribing
+         * (create_topics); if that could not be done, the refresh notices
+         * them within seconds instead of librdkafka's default 5 minutes. */
         ev_rdk_set(kc, "allow.auto.create.topics", "true", err, errsz) < 0 ||
+        ev_rdk_set(kc, "topic.metadata.refresh.interval.ms", "3000", err, errsz) < 0 ||
         ev_rdk_set(kc, "session.timeout.ms", num, err, errsz) < 0 ||
         ev_rdk_set(kc, "socket.keepalive.enable", "true", err, errsz) < 0 ||
         ev_rdk_set(kc, "log.queue", "true", err, errsz) < 0 ||
@@ -833,6 +838,7 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
         sk_errf(err, errsz, "consumer %s: cannot add the tick timer", c->group);
         goto fail;
     }
+    create_topics(c, topics, CREATE_TOPICS_MS);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
     if (e) {
         sk_errf(err, errsz, "consumer %s: subscribe: %s", c->group, rd_kafka_err2str(e));
@@ -846,6 +852,55 @@ fail:
     if (c->rk) c->closed = 1; /* never joined: nothing to leave */
     ev_consumer_free(c);
     return NULL;
+}
+
+/*
+ * Creates the subscribed topics that do not exist yet (CreateTopics with the
+ * broker's default partition count; TOPIC_ALREADY_EXISTS is fine).  A
+ * consumer group's metadata requests never ask the broker to auto-create a
+ * topic (librdkafka sends AllowAutoTopicCreation=false whatever
+ * allow.auto.create.topics says), so without this a service that starts
+ * before anyone produced to its topics would see them only at the next
+ * metadata refresh.  Waits at most ms for the answer (the broker may be
+ * away: then the periodic refresh picks the topics up once they exist).
+ */
+static void create_topics(ev_consumer_t *c, const rd_kafka_topic_partition_list_t *topics, int ms)
+{
+    char why[256];
+    rd_kafka_NewTopic_t **nt = sk_calloc((size_t)topics->cnt, sizeof *nt);
+    int n = 0;
+    for (int i = 0; i < topics->cnt; i++) {
+        nt[n] = rd_kafka_NewTopic_new(topics->elems[i].topic, -1, -1, why, sizeof why);
+        if (nt[n]) n++;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(o, ms, why, sizeof why);
+    rd_kafka_CreateTopics(c->rk, nt, (size_t)n, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ms + 500);
+    const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    if (!ev) {
+        sk_warn(FAC, "group %s: could not create the subscribed topics in time; waiting for them to appear",
+                c->group);
+    } else if (rd_kafka_event_error(ev)) {
+        sk_warn(FAC, "group %s: creating the subscribed topics: %s", c->group, rd_kafka_event_error_string(ev));
+    } else if (res) {
+        size_t cnt;
+        const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                sk_info(FAC, "group %s: created topic %s", c->group, rd_kafka_topic_result_name(tr[i]));
+            else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                sk_warn(FAC, "group %s: creating topic %s: %s", c->group, rd_kafka_topic_result_name(tr[i]),
+                        rd_kafka_err2str(e));
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy_array(nt, (size_t)n);
+    free(nt);
 }
 
 void ev_consumer_stop(ev_consumer_t *c)

@@ -35,6 +35,10 @@ static const ev_field_t f_user_registered[] = {
     OPT("fullName", SN), OPT("phone", SN), OPT("birthDate", SN), END,
 };
 
+static const ev_field_t f_user_role_changed[] = {
+    REQ("userId", S), REQ("role", S), OPT("previousRole", S), END,
+};
+
 static const ev_field_t f_user_profile[] = {
     REQ("userId", S), REQ("email", S), REQ("fullName", S), REQ("phone", SN),
     OPT("bio", SN), OPT("birthDate", SN), OPT("role", S), END,
@@ -126,6 +130,7 @@ static const ev_field_t f_kv_expired[] = {
 /* The order is the Topics table of ARCHITECTURE.md. */
 static const ev_schema_t schemas[] = {
     {"user.registered", "users", "userId", 1, f_user_registered},
+    {"user.role_changed", "users", "userId", 1, f_user_role_changed},
     {"user.created", "user.created", "userId", 1, f_user_profile},
     {"user.updated", "user.created", "userId", 1, f_user_profile},
     {"catalog.created", "catalog", "catalogId", 1, f_catalog},

@@ -464,6 +464,12 @@ const char *sto_col_text(sqlite3_stmt *st, int col)
     return (const char *)sqlite3_column_text(st, col);
 }
 
+char *sto_col_dup(sqlite3_stmt *st, int col)
+{
+    const char *s = sto_col_text(st, col);
+    return s ? sk_strdup(s) : NULL;
+}
+
 int sto_is_constraint(sqlite3 *db)
 {
     return (sqlite3_extended_errcode(db) & 0xff) == SQLITE_CONSTRAINT;

@@ -185,6 +185,8 @@ int sto_query_text(sqlite3 *db, char **out, const char *sql, const char *types, 
 /* Column helper: the text of column col, or NULL when it is SQL NULL.
  * Borrowed until the next step/reset of st. */
 const char *sto_col_text(sqlite3_stmt *st, int col);
+/* The same as a copy the caller frees (NULL for SQL NULL). */
+char *sto_col_dup(sqlite3_stmt *st, int col);
 
 /* 1 when the last error on db was a constraint violation (UNIQUE, CHECK,
  * FOREIGN KEY, NOT NULL, PRIMARY KEY), else 0. */

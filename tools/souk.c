@@ -7,6 +7,7 @@
 #include "sk_conf.h"
 #include "sk_log.h"
 #include "souk.h"
+#include "up.h"
 
 typedef struct command_s {
     const char *name;
@@ -15,6 +16,10 @@ typedef struct command_s {
 } command_t;
 
 static const command_t commands[] = {
+    {"up", cmd_up, "start the broker, the services and the gateway, and supervise them"},
+    {"status", cmd_status, "which processes a souk up runs: ports, readiness, consumer lag"},
+    {"down", cmd_down, "stop a souk up (one started with --detach)"},
+    {"demo", cmd_demo, "seed a running marketplace with demo users and catalogs"},
     {"groups", cmd_groups, "list consumer groups: state, members, their partitions, and lag per partition"},
     {NULL, NULL, NULL},
 };

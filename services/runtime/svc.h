@@ -205,6 +205,11 @@ typedef struct svc_desc_s {
     size_t nmigrations;
 
     const svc_route_t *routes; /* ends with {.pattern = NULL}; may be NULL */
+    /* Called for a path no route (and no built-in) matches, instead of the
+     * 404 - the gateway's proxy.  The runtime neither parses the query nor
+     * checks a token nor reads the body: use svc_req_evhttp() for the raw
+     * request.  Logged and counted under route "fallback".  May be NULL. */
+    svc_handler_fn fallback;
 
     /*
      * Messaging, run by the runtime itself (svc_events.c) - a service only
@@ -417,6 +422,11 @@ const char *svc_req_id(const svc_req_t *req);
 const char *svc_req_correlation_id(const svc_req_t *req);
 /* The peer's IP address as text. */
 const char *svc_req_peer(const svc_req_t *req);
+
+/* libevent's request, for a fallback handler that needs the raw request
+ * (body bytes, all headers).  Reply through svc_reply_* all the same. */
+struct evhttp_request;
+struct evhttp_request *svc_req_evhttp(svc_req_t *req);
 
 /* Adds a response header (Location, Retry-After, ...); copied. */
 void svc_req_set_header(svc_req_t *req, const char *name, const char *value);

@@ -429,6 +429,21 @@ static const char *command_name(enum evhttp_cmd_type c, int *method, int *head)
     return "OTHER";
 }
 
+/* 1 when a JSON text escapes a NUL ("\u0000") inside a string: cJSON would
+ * silently cut the string there ("4242\u0000junk" read as "4242"), so such
+ * a body is refused instead.  Raw NUL bytes are invalid JSON anyway. */
+static int has_escaped_nul(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (p[i] != '\\') continue;
+        if (p[i + 1] == 'u' && i + 5 < len && p[i + 2] == '0' && p[i + 3] == '0' && p[i + 4] == '0' &&
+            p[i + 5] == '0')
+            return 1;
+        i++; /* skip the escaped character (\\ included) */
+    }
+    return 0;
+}
+
 /* Parses the body (if any) after the size check; -1 after answering. */
 static int read_body(svc_req_t *r)
 {
@@ -442,6 +457,10 @@ static int read_body(svc_req_t *r)
     }
     if (len == 0) return 0;
     const char *data = (const char *)evbuffer_pullup(in, -1);
+    if (has_escaped_nul(data, len)) {
+        svc_reply_problem(r, 400, "Malformed JSON", "strings must not contain NUL (\\u0000)");
+        return -1;
+    }
     const char *end = NULL;
     r->body = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (r->body && end) { /* only whitespace may follow the document */
@@ -501,6 +520,16 @@ void svc_http_cb(struct evhttp_request *ev, void *arg)
                           "the path has a bad %%-escape or an encoded NUL");
         goto done;
     case SVC_MATCH_NOT_FOUND:
+        if (svc->desc->fallback) {
+            /* The gateway: no query parsing, no token check, no body read. */
+            r->route_label = "fallback";
+            svc->desc->fallback(svc, r);
+            if (!r->replied && !r->deferred) {
+                sk_error("http", "the fallback handler returned without answering (request %s)", r->id);
+                svc_reply_problem(r, 500, NULL, "the request was not answered");
+            }
+            goto done;
+        }
         svc_reply_problem(r, 404, NULL, "no resource at %s", r->path);
         goto done;
     case SVC_MATCH_BAD_METHOD:
@@ -530,4 +559,9 @@ void svc_http_cb(struct evhttp_request *ev, void *arg)
 done:
     r->in_handler = 0;
     if (r->replied) req_free(r);
+}
+
+struct evhttp_request *svc_req_evhttp(svc_req_t *req)
+{
+    return req->ev;
 }

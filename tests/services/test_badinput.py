@@ -16,7 +16,7 @@ import subprocess
 import souktest
 from souktest import assert_problem
 
-SERVICES = tuple(n for n in ("auth", "user", "catalog", "booking", "payment")
+SERVICES = tuple(n for n in ("auth", "user", "catalog", "booking", "payment", "notification")
                  if os.environ.get("SOUK_%s_BIN" % n.upper()))
 CLUSTER = dict(services=SERVICES)
 

@@ -112,12 +112,18 @@ def test_broker_kill9_during_registrations(c):
     # The user service emitted user.created once per user (ids unique; a
     # broker kill may make the relay send a record twice, but never with a
     # new id and never with a second profile).
-    created = [e for e in c.events("user.created") if e["type"] == "user.created"]
-    per_user = collections.Counter()
-    for e in {e["id"]: e for e in created}.values():
-        per_user[e["data"]["email"]] += 1
+    def per_user():
+        created = [e for e in c.events("user.created") if e["type"] == "user.created"]
+        n = collections.Counter()
+        for e in {e["id"]: e for e in created}.values():
+            n[e["data"]["email"]] += 1
+        return n
+
+    # The relay publishes them shortly after the profiles are written.
+    wait_until(lambda: all(per_user()[e] >= 1 for e in emails), 30, "user.created for every new user")
+    n = per_user()
     for e in emails:
-        assert per_user[e] == 1, "%s: %d distinct user.created events" % (e, per_user[e])
+        assert n[e] == 1, "%s: %d distinct user.created events" % (e, n[e])
 
 
 def test_service_kill9_keeps_acknowledged_writes(c):

@@ -404,6 +404,7 @@ START_TEST(test_schema_table)
     /* Every type of ARCHITECTURE.md's Topics table, on its topic. */
     static const char *const want[][2] = {
         {"user.registered", "users"},
+        {"user.role_changed", "users"},
         {"user.created", "user.created"},
         {"user.updated", "user.created"},
         {"catalog.created", "catalog"},
