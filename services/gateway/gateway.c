@@ -122,7 +122,7 @@ static void gw_fallback(svc_t *svc, svc_req_t *req)
     if (i >= 0)
         gw_proxy(gw, req, &gw->up[i]);
     else
-        gw_static_serve(gw, req);
+        svc_static_serve(req, gw->conf->web_dir, svc_req_path(req));
 }
 
 /* ---- probes and lifecycle -------------------------------------------------------------------- */

@@ -81,6 +81,5 @@ void gw_proxy_fini(gw_t *gw);
 int gw_upstream_healthy(const gw_upstream_t *up);
 
 /* gw_static.c: GET/HEAD of a file under --web-dir, else 404/405. */
-void gw_static_serve(gw_t *gw, svc_req_t *req);
 
 #endif

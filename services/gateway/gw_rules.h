@@ -42,21 +42,5 @@ int gw_addr_parse(const char *s, char *host, size_t hostsz, int *port);
  */
 int gw_header_is_hop(const char *name, const char *connection);
 
-/*
- * Maps a web UI request path (raw, percent-encoded, without the query) to
- * a path relative to the web dir, written to out (NUL-terminated):
- *   "/" -> "index.html", "/app/" -> "app/index.html", "/css/a.css" -> "css/a.css".
- * Empty segments ("//") are skipped.  Returns 0, or -1 when the path is
- * refused: not starting with '/', a malformed %-escape, an encoded '/',
- * '\' or NUL, a control byte or '\', a segment starting with '.' ("..",
- * ".", dotfiles), or a result longer than outsz - 1.  A refused path never
- * names a file; the caller still checks realpath() stays in the web dir
- * (symbolic links).
- */
-int gw_static_path(const char *raw, char *out, size_t outsz);
-
-/* Content-Type by file extension (html, css, js, svg, png, ico, json, txt,
- * and a few more); "application/octet-stream" otherwise.  Never NULL. */
-const char *gw_content_type(const char *path);
 
 #endif

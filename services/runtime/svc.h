@@ -567,6 +567,35 @@ int svc_require_owner(svc_req_t *req, const char *owner_id);
 int svc_req_is_owner(const svc_req_t *req, const char *owner_id);
 
 /* ------------------------------------------------------------------------
+ * Static files (svc_static.c)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Answers req with the file raw_path names under root_dir: GET/HEAD (a
+ * directory serves its index.html), OPTIONS 204, other methods 405; 404
+ * problem+json for anything missing or refused (see svc_static_path); the
+ * resolved file must lie under root_dir's realpath.  Files up to 32 MiB.
+ */
+void svc_static_serve(svc_req_t *req, const char *root_dir, const char *raw_path);
+
+/*
+ * Maps a request path (raw, percent-encoded, without the query) to
+ * a path relative to the directory, written to out (NUL-terminated):
+ *   "/" -> "index.html", "/app/" -> "app/index.html", "/css/a.css" -> "css/a.css".
+ * Empty segments ("//") are skipped.  Returns 0, or -1 when the path is
+ * refused: not starting with '/', a malformed %-escape, an encoded '/',
+ * '\' or NUL, a control byte or '\', a segment starting with '.' ("..",
+ * ".", dotfiles), or a result longer than outsz - 1.  A refused path never
+ * names a file; the caller still checks realpath() stays in the directory
+ * (symbolic links).
+ */
+int svc_static_path(const char *raw, char *out, size_t outsz);
+
+/* Content-Type by file extension (html, css, js, svg, png, ico, json, txt,
+ * and a few more); "application/octet-stream" otherwise.  Never NULL. */
+const char *svc_content_type(const char *path);
+
+/* ------------------------------------------------------------------------
  * Tokens (also used by souk-auth's own tests and by the gateway)
  * ------------------------------------------------------------------------ */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gw_rules.h"
+#include "svc.h"
 
 START_TEST(prefix_match)
 {
@@ -145,7 +146,7 @@ START_TEST(static_ok)
     };
     char out[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ck_assert_msg(gw_static_path(cases[i].in, out, sizeof out) == 0, "%s refused", cases[i].in);
+        ck_assert_msg(svc_static_path(cases[i].in, out, sizeof out) == 0, "%s refused", cases[i].in);
         ck_assert_str_eq(out, cases[i].out);
     }
 }
@@ -182,29 +183,29 @@ START_TEST(static_refused)
     };
     char out[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(gw_static_path(bad[i], out, sizeof out) < 0, "'%s' accepted", bad[i]);
-    ck_assert(gw_static_path(NULL, out, sizeof out) < 0);
+        ck_assert_msg(svc_static_path(bad[i], out, sizeof out) < 0, "'%s' accepted", bad[i]);
+    ck_assert(svc_static_path(NULL, out, sizeof out) < 0);
     /* too long for out, with and without the index.html */
-    ck_assert(gw_static_path("/abcdefgh", out, 8) < 0);
-    ck_assert(gw_static_path("/a/", out, 8) < 0);
-    ck_assert(gw_static_path("/abc", out, 4) == 0);
+    ck_assert(svc_static_path("/abcdefgh", out, 8) < 0);
+    ck_assert(svc_static_path("/a/", out, 8) < 0);
+    ck_assert(svc_static_path("/abc", out, 4) == 0);
 }
 END_TEST
 
 START_TEST(content_types)
 {
-    ck_assert_str_eq(gw_content_type("index.html"), "text/html; charset=utf-8");
-    ck_assert_str_eq(gw_content_type("a/b/app.css"), "text/css; charset=utf-8");
-    ck_assert_str_eq(gw_content_type("app.js"), "text/javascript; charset=utf-8");
-    ck_assert_str_eq(gw_content_type("logo.svg"), "image/svg+xml");
-    ck_assert_str_eq(gw_content_type("logo.PNG"), "image/png");
-    ck_assert_str_eq(gw_content_type("favicon.ico"), "image/x-icon");
-    ck_assert_str_eq(gw_content_type("data.json"), "application/json");
-    ck_assert_str_eq(gw_content_type("robots.txt"), "text/plain; charset=utf-8");
-    ck_assert_str_eq(gw_content_type("archive.tar.gz"), "application/octet-stream");
-    ck_assert_str_eq(gw_content_type("README"), "application/octet-stream");
-    ck_assert_str_eq(gw_content_type("dir.html/file"), "application/octet-stream");
-    ck_assert_str_eq(gw_content_type("trailing."), "application/octet-stream");
+    ck_assert_str_eq(svc_content_type("index.html"), "text/html; charset=utf-8");
+    ck_assert_str_eq(svc_content_type("a/b/app.css"), "text/css; charset=utf-8");
+    ck_assert_str_eq(svc_content_type("app.js"), "text/javascript; charset=utf-8");
+    ck_assert_str_eq(svc_content_type("logo.svg"), "image/svg+xml");
+    ck_assert_str_eq(svc_content_type("logo.PNG"), "image/png");
+    ck_assert_str_eq(svc_content_type("favicon.ico"), "image/x-icon");
+    ck_assert_str_eq(svc_content_type("data.json"), "application/json");
+    ck_assert_str_eq(svc_content_type("robots.txt"), "text/plain; charset=utf-8");
+    ck_assert_str_eq(svc_content_type("archive.tar.gz"), "application/octet-stream");
+    ck_assert_str_eq(svc_content_type("README"), "application/octet-stream");
+    ck_assert_str_eq(svc_content_type("dir.html/file"), "application/octet-stream");
+    ck_assert_str_eq(svc_content_type("trailing."), "application/octet-stream");
 }
 END_TEST
 
