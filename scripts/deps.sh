@@ -14,7 +14,7 @@ BUILD_PKGS="gcc libc6-dev pkg-config meson ninja-build
   libevent-dev librdkafka-dev libsqlite3-dev libcjson-dev libssl-dev libhiredis-dev
   libcurl4-openssl-dev uuid-dev libargon2-dev libjwt-dev"
 # Test peers: real clients and servers, never mocks.
-TEST_PKGS="check kcat redis-tools redis-server python3 python3-aiosmtpd procps"
+TEST_PKGS="check kcat redis-tools redis-server python3 python3-aiosmtpd procps jq chromium"
 
 case "$what" in
 build) pkgs=$BUILD_PKGS ;;
