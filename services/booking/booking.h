@@ -26,6 +26,8 @@ typedef struct booking_conf_s {
     int64_t hold_s;      /* --hold-seconds: how long a booking holds its ticket */
     int64_t sweep_ms;    /* --sweep-ms: the expiry sweeper's period */
     int64_t sweep_batch; /* --sweep-batch: bookings expired per sweeper transaction */
+    int64_t projection_wait_ms; /* --projection-wait-ms: how long POST waits for an unknown
+                                   catalog/ticket to reach the projection before 404 */
 } booking_conf_t;
 
 static inline const booking_conf_t *bk_conf(const svc_t *svc)

@@ -80,13 +80,16 @@ static int idem_replay(svc_req_t *req, sqlite3 *db, const char *user, const char
 }
 
 /*
- * The early answers from the projection: 404 for a ticket or catalog it
- * does not know, 409 for a deactivated catalog, a ticket known SOLD, or a
- * catalog whose every ticket is known SOLD.  The catalog's reservation
- * still decides everything else.  For a ticket, *catalog_out gets its
- * catalog (the caller frees it).  Returns 1 when answered, 0 to go on, -1
- * on a database error.
+ * The early answers from the projection: 409 for a deactivated catalog, a
+ * ticket known SOLD, or a catalog whose every ticket is known SOLD.  The
+ * catalog's reservation still decides everything else.  For a ticket,
+ * *catalog_out gets its catalog (the caller frees it).  Returns 1 when
+ * answered, 0 to go on, UNKNOWN_TICKET / UNKNOWN_CATALOG when the
+ * projection does not know it (not answered: the caller waits or says
+ * 404), -1 on a database error.
  */
+enum { UNKNOWN_TICKET = 2, UNKNOWN_CATALOG = 3 };
+
 static int projection_check(svc_req_t *req, sqlite3 *db, const char *ticket, const char *catalog,
                             char **catalog_out)
 {
@@ -101,9 +104,7 @@ static int projection_check(svc_req_t *req, sqlite3 *db, const char *ticket, con
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW) {
             sto_done(st);
-            if (rc != SQLITE_DONE) return -1;
-            svc_reply_problem(req, 404, "Ticket not found", "no ticket %s", ticket);
-            return 1;
+            return rc == SQLITE_DONE ? UNKNOWN_TICKET : -1;
         }
         int sold = strcmp(sto_col_text(st, 1), "SOLD") == 0;
         int deactivated = strcmp(sto_col_text(st, 2), "DEACTIVATED") == 0;
@@ -131,9 +132,7 @@ static int projection_check(svc_req_t *req, sqlite3 *db, const char *ticket, con
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sto_done(st);
-        if (rc != SQLITE_DONE) return -1;
-        svc_reply_problem(req, 404, "Catalog not found", "no catalog %s", catalog);
-        return 1;
+        return rc == SQLITE_DONE ? UNKNOWN_CATALOG : -1;
     }
     int deactivated = strcmp(sto_col_text(st, 0), "DEACTIVATED") == 0;
     int64_t total = sqlite3_column_int64(st, 1), sold = sqlite3_column_int64(st, 2);
@@ -184,7 +183,37 @@ static void hold_put(svc_t *svc, const bk_booking_t *b)
     free(json);
 }
 
+/*
+ * A booking for a catalog or ticket the projection does not know yet: its
+ * catalog.created may simply still be on its way (a catalog created a
+ * moment ago).  The request is deferred and checked again every
+ * PROJECTION_RETRY_MS until --projection-wait-ms has passed; then 404.
+ */
+#define PROJECTION_RETRY_MS 50
+
+typedef struct bk_wait_s {
+    svc_t *svc;
+    svc_req_t *req;
+    int64_t deadline_ms;
+} bk_wait_t;
+
+static void post_booking_run(svc_t *svc, svc_req_t *req, int64_t deadline_ms);
+
+static void wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bk_wait_t w = *(bk_wait_t *)arg;
+    free(arg);
+    post_booking_run(w.svc, w.req, w.deadline_ms);
+}
+
 static void post_booking(svc_t *svc, svc_req_t *req)
+{
+    post_booking_run(svc, req, sk_mono_ms() + bk_conf(svc)->projection_wait_ms);
+}
+
+static void post_booking_run(svc_t *svc, svc_req_t *req, int64_t deadline_ms)
 {
     sqlite3 *db = svc_db(svc);
     const svc_principal_t *who = svc_req_principal(req);
@@ -225,6 +254,25 @@ static void post_booking(svc_t *svc, svc_req_t *req)
     }
     int r = projection_check(req, db, ticket, catalog, &catalog_of_ticket);
     if (r < 0) goto db_err;
+    if ((r == UNKNOWN_TICKET || r == UNKNOWN_CATALOG) && sk_mono_ms() < deadline_ms &&
+        !svc_shutting_down(svc)) {
+        bk_wait_t *w = sk_malloc(sizeof *w);
+        *w = (bk_wait_t){svc, req, deadline_ms};
+        struct timeval tv = {0, PROJECTION_RETRY_MS * 1000};
+        if (event_base_once(svc_base(svc), -1, EV_TIMEOUT, wait_cb, w, &tv) == 0) {
+            svc_req_defer(req);
+            goto out;
+        }
+        free(w);
+    }
+    if (r == UNKNOWN_TICKET) {
+        svc_reply_problem(req, 404, "Ticket not found", "no ticket %s", ticket);
+        goto out;
+    }
+    if (r == UNKNOWN_CATALOG) {
+        svc_reply_problem(req, 404, "Catalog not found", "no catalog %s", catalog);
+        goto out;
+    }
     if (r > 0) goto out;
 
     uuid_t u;

@@ -20,6 +20,10 @@ static const sk_conf_entry_t booking_conf_table[] = {
      "period of the sweeper that expires bookings whose hold passed (ms)"},
     {"sweep-batch", SK_CONF_INT, offsetof(booking_conf_t, sweep_batch), "100", 1, 10000,
      "bookings the sweeper expires per transaction"},
+    {"projection-wait-ms", SK_CONF_INT, offsetof(booking_conf_t, projection_wait_ms), "2000", 0,
+     60000,
+     "POST /bookings for a catalog or ticket not yet in the local projection (its catalog.created "
+     "may still be on its way) waits this long for it before answering 404"},
     {NULL, 0, 0, NULL, 0, 0, NULL},
 };
 
