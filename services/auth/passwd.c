@@ -2,6 +2,7 @@
  * passwd.c - credential rules and argon2id hashing (see passwd.h).
  */
 #include "passwd.h"
+#include "sk_clock.h"
 
 #include <argon2.h>
 #include <openssl/rand.h>
@@ -120,14 +121,8 @@ bad:
     return -1;
 }
 
-static int leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 int auth_birth_date_check(const char *date, int64_t now_s, char *msg, size_t msgsz)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, m, d;
     if (!date || strlen(date) != 10 || date[4] != '-' || date[7] != '-') goto bad;
     for (int i = 0; i < 10; i++)
@@ -135,8 +130,7 @@ int auth_birth_date_check(const char *date, int64_t now_s, char *msg, size_t msg
     y = (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
     m = (date[5] - '0') * 10 + (date[6] - '0');
     d = (date[8] - '0') * 10 + (date[9] - '0');
-    if (y < 1900 || m < 1 || m > 12 || d < 1) goto bad;
-    if (d > mdays[m - 1] + (m == 2 && leap(y))) goto bad;
+    if (y < 1900 || !sk_date_valid(y, m, d)) goto bad;
 
     time_t t = (time_t)now_s;
     struct tm tm;

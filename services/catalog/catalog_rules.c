@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "envelope.h" /* ev_time_parse */
+#include "sk_clock.h"
 
 /* ISO 4217 active alphabetic codes (2024 list, with XCG and ZWG), sorted. */
 static const char currencies[][4] = {
@@ -72,40 +73,13 @@ int cat_event_time_parse(const char *s, int64_t now_ms, int64_t *out_ms, const c
     return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 int cat_query_date_parse(const char *s, int end_of_day, int64_t *out_ms)
 {
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, m, d;
+    int64_t days;
     if (!s) return -1;
-    if (strlen(s) != 10) return ev_time_parse(s, out_ms);
-    if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &m) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return -1;
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1]) return -1;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
-    int64_t ms = days_from_civil(y, m, d) * INT64_C(86400000);
+    if (strlen(s) != 10) return sk_rfc3339_parse(s, out_ms);
+    if (sk_date_parse(s, &days) < 0) return -1;
+    int64_t ms = days * INT64_C(86400000);
     *out_ms = end_of_day ? ms + INT64_C(86400000) - 1 : ms;
     return 0;
 }

@@ -3,6 +3,7 @@
  * the auto-pay rule (see card.h).  Pure functions.
  */
 #include "card.h"
+#include "sk_clock.h"
 
 #include <string.h>
 
@@ -71,23 +72,11 @@ void card_last4(const card_number_t *n, char out[5])
     out[n->len - from] = '\0';
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int64_t card_expiry_end_ms(int64_t month, int64_t year)
 {
     int64_t ny = month == 12 ? year + 1 : year;
     int64_t nm = month == 12 ? 1 : month + 1;
-    return days_from_civil(ny, nm, 1) * 86400000;
+    return sk_days_from_civil(ny, (int)nm, 1) * 86400000;
 }
 
 card_exp_t card_expiry_check(int64_t month, int64_t year, int64_t now_ms, const char **why)

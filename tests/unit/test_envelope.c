@@ -451,6 +451,34 @@ START_TEST(test_schema_table)
 }
 END_TEST
 
+/* The calendar under ev_time_parse (common/sk_clock.c). */
+START_TEST(test_calendar)
+{
+    int64_t days;
+    ck_assert_int_eq(sk_date_parse("1970-01-01", &days), 0);
+    ck_assert_int_eq(days, 0);
+    ck_assert_int_eq(sk_date_parse("2000-02-29", &days), 0); /* divisible by 400: leap */
+    ck_assert_int_eq(days, 11016);
+    ck_assert_int_eq(sk_date_parse("1900-02-29", NULL), -1); /* divisible by 100: not */
+    ck_assert_int_eq(sk_date_parse("2024-02-29", NULL), 0);
+    ck_assert_int_eq(sk_date_parse("2023-02-29", NULL), -1);
+    ck_assert_int_eq(sk_date_parse("2023-04-31", NULL), -1);
+    ck_assert_int_eq(sk_date_parse("2023-13-01", NULL), -1);
+    ck_assert_int_eq(sk_date_parse("2023-1-01", NULL), -1);
+    ck_assert_int_eq(sk_date_parse("2023-01-01T", NULL), -1);
+    ck_assert_int_eq(sk_date_parse(NULL, NULL), -1);
+    ck_assert_int_eq(sk_date_parse("1969-12-31", &days), 0);
+    ck_assert_int_eq(days, -1);
+    /* civil_from_days inverts days_from_civil over four centuries */
+    for (int64_t z = -146097; z <= 146097; z += 7) {
+        int y, m, d;
+        sk_civil_from_days(z, &y, &m, &d);
+        ck_assert(sk_date_valid(y, m, d));
+        ck_assert_int_eq(sk_days_from_civil(y, m, d), z);
+    }
+}
+END_TEST
+
 START_TEST(test_time_parse)
 {
     int64_t ms;
@@ -542,6 +570,7 @@ static Suite *envelope_suite(void)
     tcase_add_test(tc, test_validate);
     tcase_add_test(tc, test_schema_table);
     tcase_add_test(tc, test_time_parse);
+    tcase_add_test(tc, test_calendar);
     tcase_add_test(tc, test_data_helpers);
     suite_add_tcase(s, tc);
     return s;
