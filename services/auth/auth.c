@@ -32,6 +32,8 @@
  * Only argon2 blocks the loop (by design, tens of ms at the default cost);
  * key-store calls are asynchronous (svc_req_defer).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -40,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "keys.h"
@@ -47,6 +50,7 @@
 #include "sk_alloc.h"
 #include "sk_buf.h"
 #include "sk_clock.h"
+#include "sk_fs.h"
 #include "sk_log.h"
 #include "svc.h"
 
@@ -65,6 +69,7 @@ typedef struct auth_conf_s {
     int64_t login_max_failures;
     int64_t login_window_s;
     char *jwt_private_key;
+    char *jwt_public_key_out;
     char *admin_email;
     char *admin_password;
 } auth_conf_t;
@@ -89,6 +94,9 @@ static const sk_conf_entry_t auth_conf_table[] = {
     {"jwt-private-key", SK_CONF_STR, offsetof(auth_conf_t, jwt_private_key), "", 0, 0,
      "PEM EC P-256 private key that signs tokens (default: <data-dir>/jwt-private.pem, "
      "generated on first start)"},
+    {"jwt-public-key-out", SK_CONF_STR, offsetof(auth_conf_t, jwt_public_key_out), "", 0, 0,
+     "also write the public key (PEM) here, for the other services' --jwt-public-key when they "
+     "must not see auth's data dir (containers); empty: only <data-dir>/jwt-public.pem"},
     {"admin-email", SK_CONF_STR, offsetof(auth_conf_t, admin_email), "", 0, 0,
      "email of an ADMIN account made (or promoted) at start"},
     {"admin-password", SK_CONF_STR, offsetof(auth_conf_t, admin_password), "", 0, 0,
@@ -822,6 +830,27 @@ static int admin_bootstrap(svc_t *svc, char *err, size_t errsz)
     return 0;
 }
 
+/* --jwt-public-key-out: the public key written atomically (a temporary
+ * file renamed over the old one, 0644), so a reader never sees half of it. */
+static int write_public_copy(const char *path, const char *pem, size_t len, char *err, size_t errsz)
+{
+    sk_buf_t tmp;
+    sk_buf_init(&tmp, 256);
+    sk_buf_addf(&tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int ok = fd >= 0 && sk_write_all(fd, pem, len) == 0 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    ok = ok && rename(tmp.data, path) == 0;
+    if (!ok) {
+        sk_errf(err, errsz, "--jwt-public-key-out %s: %s", path, strerror(errno));
+        unlink(tmp.data);
+    } else {
+        sk_info(FAC, "public key written to %s", path);
+    }
+    sk_buf_release(&tmp);
+    return ok ? 0 : -1;
+}
+
 static int auth_init(svc_t *svc, char *err, size_t errsz)
 {
     const auth_conf_t *c = conf_of(svc);
@@ -850,6 +879,8 @@ static int auth_init(svc_t *svc, char *err, size_t errsz)
     }
     sk_info(FAC, "%s token signing key kid=%s", created ? "generated a" : "loaded the",
             auth_key_kid(a->key));
+    if (*c->jwt_public_key_out && write_public_copy(c->jwt_public_key_out, pub, pub_len, err, errsz) < 0)
+        return -1;
 
     /* The hash that unknown emails are verified against, at the current cost. */
     if (RAND_bytes(rnd, sizeof rnd) != 1) {

@@ -400,5 +400,30 @@ def test_bad_admin_settings_fail_start():
         assert r.returncode == 1 and b"admin-password" in r.stderr, r.stderr[-2000:]
 
 
+def test_public_key_copy_for_containers():
+    # --jwt-public-key-out writes the public key where the other services
+    # can read it without seeing auth's data dir (docker-compose.yml).
+    with souktest.Cluster(services=(), admin=None) as c:
+        import subprocess
+        d = os.path.join(c.tmp, "auth-pub")
+        out = os.path.join(c.tmp, "shared", "jwt-public.pem")
+        os.makedirs(os.path.dirname(out))
+        cmd = [os.environ["SOUK_AUTH_BIN"], "--http", "127.0.0.1:0", "--data-dir", d,
+               "--brokers", c.brokers, "--kv", c.kv, "--argon2-memory-kib", "64",
+               "--argon2-iterations", "1", "--jwt-public-key-out", out, "--help"]
+        assert subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+        p = subprocess.Popen(cmd[:-1], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: os.path.exists(out), 20, "the public key copy")
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=20)
+        assert p.returncode == 0, err[-2000:]
+        with open(out) as f, open(os.path.join(d, "jwt-public.pem")) as g:
+            copy = f.read()
+            assert copy == g.read() and "PUBLIC KEY" in copy and "PRIVATE" not in copy
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o644
+
+
 if __name__ == "__main__":
     souktest.main(globals())
