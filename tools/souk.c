@@ -7,6 +7,7 @@
 #include "sk_conf.h"
 #include "sk_log.h"
 #include "souk.h"
+#include "load.h"
 #include "up.h"
 
 typedef struct command_s {
@@ -21,6 +22,7 @@ static const command_t commands[] = {
     {"down", cmd_down, "stop a souk up (one started with --detach)"},
     {"demo", cmd_demo, "seed a running marketplace with demo users and catalogs"},
     {"groups", cmd_groups, "list consumer groups: state, members, their partitions, and lag per partition"},
+    {"load", cmd_load, "run bookings through the saga under load and check its invariants"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# bench/saga.sh - the booking saga under load: throughput, latency, memory.
+#
+#   bench/saga.sh [-n BOOKINGS] [-c CONCURRENCY] [-r RATE] [-g] [-k] [-p PROCESS]
+#   env BUILD_DIR   release build directory (default ./build-rel)
+#   env SVC_ARGS    extra flags for every service (e.g. "--log-level warn")
+#   env LOAD_ARGS   extra flags for both souk load runs (e.g. "--poll-ms 25")
+#   env BOOKING_ARGS, PAYMENT_ARGS, CATALOG_ARGS, NOTIFICATION_ARGS,
+#       BROKER_ARGS extra flags for one process (for tuning experiments)
+#
+# A benchmark, not a test: it prints figures and the targets, and fails only
+# when something did not run or `souk load` found an invariant broken.
+#
+#  1. Builds release binaries (meson setup BUILD_DIR --buildtype=release).
+#  2. Starts souk-broker and every service - auth, user, catalog, booking,
+#     payment (--auto-pay), notification (no SMTP: .eml files in its data
+#     dir) and the gateway - on free 127.0.0.1 ports in a temporary dir, each
+#     with its defaults and --log-level warn.
+#  3. Runs a warm-up `souk load --bookings 300` (not reported), then
+#     `souk load --bookings BOOKINGS (5000) --concurrency CONCURRENCY
+#     (64) --pay auto` (closed loop; -g: through the gateway) and then
+#     `souk load --bookings BOOKINGS --rate RATE (500)` (open loop), both
+#     with their invariant checks, including one email per booking.
+#  4. Reads each process's CPU time (/proc/PID/stat utime + stime) around
+#     each run and its VmRSS / VmHWM (/proc/PID/status) at the end, and
+#     prints confirmed bookings/s, p50/p99 POST->CONFIRMED, CPU per process
+#     and the summed RSS, against the targets: >= 1,000 bookings/s; p99 <=
+#     100 ms at 500/s offered; total RSS <= 100 MiB.
+#  -k keeps the temporary dir (logs, databases, .eml files).
+#  -p PROCESS (booking, broker, ...) records that process with `perf record
+#     -g` during the closed-loop run and prints the top of `perf report`.
+#
+# Every process it starts is stopped by PID; the temporary dir is removed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+n=5000 conc=64 rate=500 via_gw=0 keep=0 profile=
+while getopts "n:c:r:gkp:h" opt; do
+    case $opt in
+    n) n=$OPTARG ;;
+    c) conc=$OPTARG ;;
+    r) rate=$OPTARG ;;
+    g) via_gw=1 ;;
+    k) keep=1 ;;
+    p) profile=$OPTARG ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
+    esac
+done
+build=${BUILD_DIR:-$root/build-rel}
+say() { echo "bench: $*" >&2; }
+
+# ---- build ---------------------------------------------------------------
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$root" --buildtype=release >/dev/null
+fi
+ninja -C "$build" >/dev/null
+bin() { echo "$build/services/$1/souk-$1"; }
+souk=$build/tools/souk
+broker_bin=$build/broker/souk-broker
+freeport=$build/tests/tools/freeport
+services=(auth user catalog booking payment notification gateway)
+
+# ---- processes -------------------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/souk-saga.XXXXXX")
+declare -A pid port
+stop() { # PID: TERM, wait up to 15 s, then KILL
+    local p=$1 i
+    [ -n "$p" ] || return 0
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+cleanup() {
+    local i
+    for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop "${pid[${services[$i]}]:-}"; done
+    stop "${pid[broker]:-}"
+    if [ "$keep" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # SECONDS CMD...: retries every 0.1 s
+    local t=$1 i
+    shift
+    for i in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+http_ok() { curl -sf -o /dev/null "http://127.0.0.1:$1$2"; }
+
+ports=($("$freeport" $((2 + ${#services[@]}))))
+kport=${ports[0]} kvport=${ports[1]}
+i=2
+for s in "${services[@]}"; do port[$s]=${ports[$i]}; i=$((i + 1)); done
+
+# shellcheck disable=SC2086
+"$broker_bin" --data-dir "$tmp/broker" --kafka-listen "127.0.0.1:$kport" --kv-listen "127.0.0.1:$kvport" \
+    --log-level warn ${BROKER_ARGS:-} >"$tmp/broker.out" 2>"$tmp/broker.err" &
+pid[broker]=$!
+wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$kport" || { say "souk-broker did not start"; cat "$tmp/broker.err" >&2; exit 1; }
+
+admin_email=admin@souk.bench admin_pw=bench-admin-password-1
+for s in "${services[@]}"; do
+    args=(--http "127.0.0.1:${port[$s]}" --data-dir "$tmp/$s" --brokers "127.0.0.1:$kport"
+          --kv "127.0.0.1:$kvport" --jwt-public-key "$tmp/auth/jwt-public.pem" --log-level warn)
+    extra=
+    case $s in
+    payment) args+=(--auto-pay); extra=${PAYMENT_ARGS:-} ;;
+    booking) extra=${BOOKING_ARGS:-} ;;
+    catalog) extra=${CATALOG_ARGS:-} ;;
+    notification) extra=${NOTIFICATION_ARGS:-} ;;
+    gateway)
+        for u in auth user catalog booking payment notification; do
+            args+=("--$u-url" "127.0.0.1:${port[$u]}")
+        done ;;
+    esac
+    # shellcheck disable=SC2086
+    SOUK_ADMIN_EMAIL=$admin_email SOUK_ADMIN_PASSWORD=$admin_pw \
+        "$(bin "$s")" "${args[@]}" ${SVC_ARGS:-} $extra >"$tmp/$s.out" 2>"$tmp/$s.err" &
+    pid[$s]=$!
+    if [ "$s" = auth ]; then wait_for 30 test -s "$tmp/auth/jwt-public.pem" || { say "auth did not start"; cat "$tmp/auth.err" >&2; exit 1; }; fi
+    if ! wait_for 30 http_ok "${port[$s]}" /ready; then
+        say "souk-$s is not ready:"; tail -20 "$tmp/$s.err" >&2; exit 1
+    fi
+done
+say "broker and ${#services[@]} services up in $tmp"
+
+all=(broker "${services[@]}")
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+load_args=(--auth-url "http://127.0.0.1:${port[auth]}" --catalog-url "http://127.0.0.1:${port[catalog]}"
+           --booking-url "http://127.0.0.1:${port[booking]}" --payment-url "http://127.0.0.1:${port[payment]}"
+           --notification-url "http://127.0.0.1:${port[notification]}"
+           --admin-email "$admin_email" --admin-password "$admin_pw" --pay auto --check-emails yes
+           --timeout-s 300 --settle-s 60)
+# shellcheck disable=SC2206
+[ -n "${LOAD_ARGS:-}" ] && load_args+=(${LOAD_ARGS})
+[ "$via_gw" = 1 ] && load_args+=(--gateway "http://127.0.0.1:${port[gateway]}")
+
+cpu_pids=$(for s in "${all[@]}"; do printf '%s=%s,' "$s" "${pid[$s]}"; done)
+cpu_pids=${cpu_pids%,}
+# run NAME ARGS...: souk load, with the CPU time of every process while the
+# bookings run (souk load --cpu-pids reads /proc/PID/stat around that phase)
+run() {
+    local name=$1 rc=0
+    shift
+    say "souk load $*"
+    local perf_pid=
+    if [ -n "$profile" ] && [ "$name" = closed ]; then
+        perf record ${PERF_ARGS:--F 999 -g} -p "${pid[$profile]}" -o "$tmp/perf.data" >/dev/null 2>"$tmp/perf.err" &
+        perf_pid=$!
+    fi
+    "$souk" load "${load_args[@]}" "$@" --cpu-pids "$cpu_pids" --json "$tmp/$name.json" \
+        >"$tmp/$name.txt" 2>"$tmp/$name.err" || rc=$?
+    sed 's/^/  | /' "$tmp/$name.txt" >&2
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" || true
+        perf report -i "$tmp/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+            grep -E '^ +[0-9.]+%' | head -40 >"$tmp/perf.txt" || true
+        say "perf: the top of $profile's profile during the closed run"; cat "$tmp/perf.txt" >&2
+    fi
+    [ "$rc" = 0 ] || { say "souk load $name exited $rc"; tail -5 "$tmp/$name.err" >&2; exit 1; }
+}
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); 
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$@"; }
+
+# warm-up (not reported): the consumer groups form, the first catalogs
+# reach every projection, SQLite and the page cache warm up
+run warmup --bookings 300 --concurrency 16
+run closed --bookings "$n" --concurrency "$conc"
+run open --bookings "$n" --rate "$rate"
+
+# ---- memory ----------------------------------------------------------------
+rss_sum=0 hwm_sum=0 mem_lines=""
+for s in "${all[@]}"; do
+    r=$(kib "${pid[$s]}" VmRSS) h=$(kib "${pid[$s]}" VmHWM)
+    rss_sum=$((rss_sum + r)) hwm_sum=$((hwm_sum + h))
+    mem_lines+=$(printf '  %-14s VmRSS %7.1f MiB   VmHWM %7.1f MiB' "$s" "$(awk -v k="$r" 'BEGIN {print k / 1024}')" "$(awk -v k="$h" 'BEGIN {print k / 1024}')")$'\n'
+done
+emls=$(find "$tmp/notification" -name '*.eml' 2>/dev/null | wc -l)
+
+# ---- report ----------------------------------------------------------------
+check() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {exit !(op == ">=" ? a + 0 >= b + 0 : a + 0 <= b + 0)}' && echo met || echo "NOT met"; }
+cps=$(jget "$tmp/closed.json" confirmed_per_s)
+p50=$(jget "$tmp/closed.json" confirm_ms.p50) p99=$(jget "$tmp/closed.json" confirm_ms.p99)
+o_p50=$(jget "$tmp/open.json" confirm_ms.p50) o_p99=$(jget "$tmp/open.json" confirm_ms.p99)
+o_cps=$(jget "$tmp/open.json" confirmed_per_s) o_off=$(jget "$tmp/open.json" offered_per_s)
+rss_mib=$(awk -v k="$rss_sum" 'BEGIN {printf "%.1f", k / 1024}')
+hwm_mib=$(awk -v k="$hwm_sum" 'BEGIN {printf "%.1f", k / 1024}')
+
+printf '\nsouk saga benchmark: %s bookings, %s cores, %s, %s\n' "$n" "$(nproc)" "$(date -u +%F)" \
+    "$([ "$via_gw" = 1 ] && echo 'through the gateway' || echo 'each service directly')"
+printf '%-46s %10s %8s   %s\n' "figure" "value" "unit" "target"
+printf '%-46s %10.0f %8s   >= 1000  %s\n' "confirmed bookings/s (closed loop, c=$conc)" "$cps" "/s" "$(check "$cps" ">=" 1000)"
+printf '%-46s %10.1f %8s\n' "  p50 POST->CONFIRMED" "$p50" "ms"
+printf '%-46s %10.1f %8s\n' "  p99 POST->CONFIRMED" "$p99" "ms"
+printf '%-46s %10.0f %8s\n' "offered rate (open loop)" "$o_off" "/s"
+printf '%-46s %10.0f %8s\n' "  confirmed bookings/s" "$o_cps" "/s"
+printf '%-46s %10.1f %8s\n' "  p50 POST->CONFIRMED" "$o_p50" "ms"
+printf '%-46s %10.1f %8s   <= 100   %s\n' "  p99 POST->CONFIRMED at ${rate}/s" "$o_p99" "ms" "$(check "$o_p99" "<=" 100)"
+printf '%-46s %10s %8s   <= 100   %s\n' "total RSS now (sum of VmRSS, 8 processes)" "$rss_mib" "MiB" "$(check "$rss_mib" "<=" 100)"
+printf '%-46s %10s %8s\n' "total peak RSS (sum of VmHWM)" "$hwm_mib" "MiB"
+printf '%-46s %10s\n' ".eml files written by souk-notification" "$emls"
+printf '%s' "$mem_lines"
+for name in closed open; do
+    printf 'CPU while the %s run'"'"'s bookings ran:' "$name"
+    grep -A2 '^CPU while' "$tmp/$name.txt" | tail -n +2 | tr -s ' ' | tr '\n' ' '
+    echo
+done
