@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -858,6 +859,12 @@ static int auth_init(svc_t *svc, char *err, size_t errsz)
     unsigned char rnd[24];
     char dummy_pw[40];
     int created = 0;
+
+    /* Each argon2 hash allocates --argon2-memory-kib (19 MiB) and frees it.
+     * glibc would raise its mmap threshold after the first such free and keep
+     * every later buffer in the heap for good; a fixed threshold keeps them
+     * mmap()ed, so the memory goes back to the system after each hash. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
     auth_t *a = sk_calloc(1, sizeof *a);
     svc_set_data(svc, a);

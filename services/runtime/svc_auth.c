@@ -173,11 +173,75 @@ out:
     return rc;
 }
 
+/* ---- verified tokens ------------------------------------------------------ */
+
+/*
+ * Verifying an ES256 token costs a PEM parse and an ECDSA verification -
+ * most of a cheap request's CPU.  A client sends the same access token with
+ * every request for its 10 minutes, so the principal of a token that
+ * verified is kept, keyed by the whole token string: the same bytes carry
+ * the same signature, so they would verify the same way with the same key.
+ * A hit still checks exp against the clock; a new key empties the cache;
+ * only tokens that verified are kept, and at most TOK_CACHE_MAX of them
+ * (past that the cache starts over).
+ */
+#define TOK_CACHE_MAX 4096
+
+typedef struct svc_tok_cached_s {
+    char *user_id, *token_id;
+    svc_role_t role;
+    int64_t expires_at;
+} svc_tok_cached_t;
+
+void svc_tok_cache_clear(svc_t *svc)
+{
+    for (sk_map_entry_t *e = sk_map_next(&svc->tok_cache, NULL); e; e = sk_map_next(&svc->tok_cache, e)) {
+        svc_tok_cached_t *t = e->value;
+        free(t->user_id);
+        free(t->token_id);
+        free(t);
+    }
+    sk_map_release(&svc->tok_cache);
+    sk_map_init(&svc->tok_cache);
+}
+
+/* svc_jwt_verify() through the cache. */
+static int verify_cached(svc_t *svc, const char *key, size_t keylen, const char *token,
+                         svc_principal_t *out, char *err, size_t errsz)
+{
+    int64_t now_s = sk_wall_ms() / 1000;
+    size_t tlen = strlen(token);
+    svc_tok_cached_t *t = sk_map_get(&svc->tok_cache, token, tlen);
+    if (t && t->expires_at > now_s) {
+        memset(out, 0, sizeof *out);
+        out->user_id = sk_strdup(t->user_id);
+        out->role = t->role;
+        out->token_id = t->token_id ? sk_strdup(t->token_id) : NULL;
+        out->expires_at = t->expires_at;
+        return 0;
+    }
+    if (svc_jwt_verify(key, keylen, token, now_s, out, err, errsz) < 0) return -1;
+    if (sk_map_count(&svc->tok_cache) >= TOK_CACHE_MAX) svc_tok_cache_clear(svc);
+    t = sk_malloc(sizeof *t);
+    t->user_id = sk_strdup(out->user_id);
+    t->token_id = out->token_id ? sk_strdup(out->token_id) : NULL;
+    t->role = out->role;
+    t->expires_at = out->expires_at;
+    svc_tok_cached_t *old = sk_map_put(&svc->tok_cache, token, tlen, t);
+    if (old) {
+        free(old->user_id);
+        free(old->token_id);
+        free(old);
+    }
+    return 0;
+}
+
 /* ---- the service's key -------------------------------------------------- */
 
 int svc_set_jwt_public_key(svc_t *svc, const char *pem, size_t len, char *err, size_t errsz)
 {
     if (svc_jwt_key_check(pem, len, err, errsz) < 0) return -1;
+    svc_tok_cache_clear(svc);
     free(svc->jwt_pem);
     svc->jwt_pem = sk_memdup(pem, len);
     svc->jwt_len = len;
@@ -285,8 +349,7 @@ int svc_auth_check(svc_req_t *r, svc_access_t access)
     if (access == SVC_PUBLIC) {
         /* Optional identity: a good token fills the principal, a bad one is ignored. */
         if (token && (key = svc_jwt_key(svc, &keylen)) &&
-            svc_jwt_verify(key, keylen, token, sk_wall_ms() / 1000, &r->principal, err,
-                           sizeof err) == 0)
+            verify_cached(svc, key, keylen, token, &r->principal, err, sizeof err) == 0)
             r->has_principal = 1;
         return 0;
     }
@@ -302,8 +365,7 @@ int svc_auth_check(svc_req_t *r, svc_access_t access)
                           "the service has no token verification key yet");
         return -1;
     }
-    if (svc_jwt_verify(key, keylen, token, sk_wall_ms() / 1000, &r->principal, err, sizeof err) <
-        0) {
+    if (verify_cached(svc, key, keylen, token, &r->principal, err, sizeof err) < 0) {
         challenge(r, "invalid_token", err);
         svc_reply_problem(r, 401, "Invalid token", "%s", err);
         return -1;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sk_buf.h"
+#include "sk_map.h"
 #include "svc.h"
 
 struct evhttp;
@@ -160,6 +161,7 @@ struct svc_s {
 
     char *jwt_pem;
     size_t jwt_len;
+    sk_map_t tok_cache; /* token -> svc_tok_cached_t *: tokens verified with jwt_pem */
     int64_t jwt_next_try_ms;
     int needs_auth; /* some route is not PUBLIC */
 
@@ -206,6 +208,8 @@ int svc_auth_check(svc_req_t *req, svc_access_t access);
 /* Loads --jwt-public-key at start: 0, or -1 (err) for a file that exists but
  * is no EC P-256 public key; a missing file is retried later. */
 int svc_jwt_key_load_initial(svc_t *svc, char *err, size_t errsz);
+/* Forgets every cached token verification (a new key; svc_free). */
+void svc_tok_cache_clear(svc_t *svc);
 
 /* svc_http.c */
 void svc_http_cb(struct evhttp_request *ev, void *arg);

@@ -435,6 +435,7 @@ int svc_new(const svc_desc_t *desc, int argc, char **argv, svc_t **out, char *er
     svc->conf_struct = desc->conf ? desc->conf : &svc->own_conf;
     svc->conf = svc->conf_struct;
     svc_router_init(&svc->router);
+    sk_map_init(&svc->tok_cache);
     svc->metrics = svc_metrics_new();
     if (build_table(svc, err, errsz) < 0) goto fail;
 
@@ -558,6 +559,8 @@ void svc_free(svc_t *svc)
     hooks_release(&svc->checks);
     hooks_release(&svc->drains);
     hooks_release(&svc->collectors);
+    svc_tok_cache_clear(svc);
+    sk_map_release(&svc->tok_cache);
     free(svc->jwt_pem);
     if (svc->table) sk_conf_release(svc->table, svc->conf_struct);
     free(svc->table);

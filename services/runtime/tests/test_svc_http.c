@@ -614,6 +614,22 @@ START_TEST(access_matrix)
 }
 END_TEST
 
+/* A verified token is cached (svc_auth.c), but never past its exp. */
+START_TEST(cached_token_expires)
+{
+    char *tok = token(JWT_ALG_ES256, priv, "user-1", "USER", 2);
+    for (int i = 0; i < 3; i++) {
+        req_auth("PUT", "/items/1", tok, "{}");
+        ck_assert_int_eq(r.status, 200);
+    }
+    sleep(3);
+    req_auth("PUT", "/items/1", tok, "{}");
+    assert_problem(401, "unauthorized");
+    ck_assert_ptr_nonnull(strstr(jstr(r.json, "detail"), "expired"));
+    free(tok);
+}
+END_TEST
+
 START_TEST(problems_from_handlers)
 {
     req("GET", "/conflict", NULL, NULL);
@@ -803,6 +819,7 @@ int main(void)
     tcase_add_test(tc, body_limit);
     tcase_add_test(tc, validation);
     tcase_add_test(tc, access_matrix);
+    tcase_add_test(tc, cached_token_expires);
     tcase_add_test(tc, problems_from_handlers);
     tcase_add_test(tc, ready);
     tcase_add_test(tc, metrics);
