@@ -422,7 +422,7 @@ ev_relay_t *ev_relay_new(struct event_base *base, sqlite3 *db, const ev_relay_co
         ev_rdk_set(kc, "enable.idempotence", "false", err, errsz) < 0 ||
         ev_rdk_set(kc, "max.in.flight.requests.per.connection", "1", err, errsz) < 0 ||
         ev_rdk_set(kc, "message.timeout.ms", "0", err, errsz) < 0 ||
-        ev_rdk_set(kc, "linger.ms", "5", err, errsz) < 0 ||
+        ev_rdk_set(kc, "linger.ms", "1", err, errsz) < 0 ||
         ev_rdk_set(kc, "socket.keepalive.enable", "true", err, errsz) < 0 ||
         ev_rdk_set(kc, "log.queue", "true", err, errsz) < 0 ||
         ev_rdk_set(kc, "statistics.interval.ms", "5000", err, errsz) < 0 ||

@@ -84,6 +84,8 @@ typedef struct svc_req_s svc_req_t; /* one HTTP request; opaque */
  *                             there, at most once, dropped and counted when the broker is
  *                             away; "" turns shipping off - see svc_logship.c)
  *   --log-ship-timeout-ms N   SOUK_LOG_SHIP_TIMEOUT_MS 10000
+ *   --rdkafka K=V,K=V         SOUK_RDKAFKA         (empty)  librdkafka properties for the
+ *                             outbox relay and the consumer (tuning, TLS/SASL for a real Kafka)
  *
  * The runtime uses http, data_dir, jwt_public_key, max_body_bytes,
  * shutdown_timeout_ms, http_timeout_s and log_level itself; brokers and kv
@@ -102,6 +104,7 @@ typedef struct svc_conf_s {
     char *log_level;
     int64_t max_attempts; /* --max-attempts (5): consumer handler attempts before the DLQ */
     char *log_topic;      /* --log-topic (logs): where log lines are shipped; "" = nowhere */
+    char *rdkafka;        /* --rdkafka "name=value,...": extra librdkafka properties */
     int64_t log_ship_timeout_ms;
 } svc_conf_t;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sk_alloc.h"
+#include "sk_buf.h"
 #include "sk_log.h"
 #include "svc_internal.h"
 
@@ -20,7 +21,34 @@ struct svc_events_s {
     ev_consumer_t *consumer;
     ev_kv_t *kv;
     int consumer_stopped;
+    char *props_buf;     /* --rdkafka, split in place */
+    const char **props;  /* "name", "value", ..., NULL */
 };
+
+/* --rdkafka "a=1,b=2" -> {"a", "1", "b", "2", NULL} (pointing into a copy).
+ * Returns 0, or -1 for an entry without '=' or an empty name. */
+static int split_props(svc_events_t *e, const char *spec, char *err, size_t errsz)
+{
+    size_t n = 0;
+    e->props_buf = sk_strdup(spec);
+    for (const char *p = spec; *p; p++) n += *p == ',';
+    e->props = sk_calloc(2 * (n + 1) + 1, sizeof *e->props);
+    size_t k = 0;
+    for (char *tok = e->props_buf, *next; tok && *tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok) {
+            snprintf(err, errsz, "--rdkafka: '%s' is not NAME=VALUE", tok);
+            return -1;
+        }
+        *eq = '\0';
+        e->props[k++] = tok;
+        e->props[k++] = eq + 1;
+    }
+    e->props[k] = NULL;
+    return 0;
+}
 
 ev_relay_t *svc_relay(const svc_t *svc)
 {
@@ -183,9 +211,6 @@ static void on_outcome(void *ctx, const ev_record_t *rec, const char *event_id, 
     }
 }
 
-/* librdkafka's statistics tell the relay whether a broker is up; once a
- * second keeps /ready close to the truth. */
-static const char *const relay_props[] = {"statistics.interval.ms", "1000", NULL};
 
 int svc_events_start(svc_t *svc, char *err, size_t errsz)
 {
@@ -200,11 +225,20 @@ int svc_events_start(svc_t *svc, char *err, size_t errsz)
     }
     svc_events_t *e = sk_calloc(1, sizeof *e);
     svc->events = e;
+    /* librdkafka's statistics tell the relay whether a broker is up; once a
+     * second keeps /ready close to the truth.  --rdkafka comes last and wins. */
+    sk_buf_t spec = SK_BUF_INIT;
+    sk_buf_init(&spec, 64);
+    sk_buf_adds(&spec, "statistics.interval.ms=1000");
+    if (*svc->conf->rdkafka) sk_buf_addf(&spec, ",%s", svc->conf->rdkafka);
+    int bad = split_props(e, spec.data, err, errsz);
+    sk_buf_release(&spec);
+    if (bad < 0) return -1;
     if (svc->db) {
         ev_relay_conf_t rc = {
             .brokers = svc->conf->brokers,
             .client_id = d->name,
-            .rdkafka_props = relay_props,
+            .rdkafka_props = e->props,
         };
         e->relay = ev_relay_new(svc->base, svc->db, &rc, err, errsz);
         if (!e->relay) return -1;
@@ -221,6 +255,7 @@ int svc_events_start(svc_t *svc, char *err, size_t errsz)
             .max_attempts = (int)svc->conf->max_attempts,
             .relay = e->relay,
             .on_outcome = on_outcome,
+            .rdkafka_props = e->props + 2, /* without statistics.interval.ms */
         };
         e->consumer = ev_consumer_new(svc->base, svc->db, &cc, err, errsz);
         if (!e->consumer) return -1;
@@ -260,5 +295,7 @@ void svc_events_stop(svc_t *svc)
         ev_relay_free(e->relay);
     }
     ev_kv_free(e->kv);
+    free(e->props);
+    free(e->props_buf);
     free(e);
 }

@@ -52,6 +52,9 @@ static const sk_conf_entry_t common_table[] = {
      "attempts of a failing event handler before the event goes to <topic>.dlq"},
     {"log-topic", SK_CONF_STR, offsetof(svc_conf_t, log_topic), "logs", 0, 0,
      "also produce every log line to this topic (for analytics); empty: do not ship logs"},
+    {"rdkafka", SK_CONF_STR, offsetof(svc_conf_t, rdkafka), "", 0, 0,
+     "extra librdkafka properties for the outbox relay and the consumer, NAME=VALUE[,NAME=VALUE...] "
+     "(e.g. linger.ms=0, or security.protocol=ssl for a real Kafka)"},
     {"log-ship-timeout-ms", SK_CONF_INT, offsetof(svc_conf_t, log_ship_timeout_ms), "10000", 100,
      3600000, "drop a log line that could not be shipped within this time"},
 };
