@@ -28,30 +28,10 @@ import os
 import subprocess
 import sys
 
-try:
-    import aiosmtpd  # noqa: F401
-except ImportError:
-    # Debian's aiosmtpd lives in the system Python; meson may have found
-    # another python3 earlier in PATH.
-    if (
-        os.path.exists("/usr/bin/python3")
-        and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3")
-        and not os.environ.get("SOUK_E2E_REEXEC")
-    ):
-        os.environ["SOUK_E2E_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(sys.argv[0])] + sys.argv[1:])
-    print("SKIP: aiosmtpd is not installed (apt-get install python3-aiosmtpd)")
-    sys.exit(77)
+import smtpsink  # noqa: E402 - first: it may re-execute under /usr/bin/python3
 
 import datetime
-import email
-import email.policy
-import json
-import threading
-import time
 import uuid
-
-from aiosmtpd.controller import Controller
 
 import souktest
 from souktest import wait_until
@@ -81,84 +61,9 @@ SUBJECT = {
 # ---------------------------------------------------------------------------
 
 
-class Mail:
-    """One received message."""
-
-    def __init__(self, mail_from, rcpt_tos, raw):
-        self.mail_from = mail_from
-        self.rcpt_tos = rcpt_tos
-        self.raw = raw
-        self.msg = email.message_from_bytes(raw, policy=email.policy.default)
-
-    @property
-    def subject(self):
-        return str(self.msg["Subject"])
-
-    def text(self):
-        return self.msg.get_body(preferencelist=("plain",)).get_content()
-
-    def __repr__(self):
-        return "<Mail to=%s subject=%r>" % (self.rcpt_tos, self.subject)
-
-
-class Sink:
-    """aiosmtpd handler: keeps every message."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.mails = []
-
-    async def handle_DATA(self, server, session, env):
-        m = Mail(env.mail_from, list(env.rcpt_tos), env.original_content or env.content)
-        with self.lock:
-            self.mails.append(m)
-        return "250 Message accepted for delivery"
-
-    def to(self, addr, pred=None):
-        with self.lock:
-            return [m for m in self.mails if addr in m.rcpt_tos and (pred is None or pred(m))]
-
-    def wait_to(self, addr, n=1, timeout=20, pred=None):
-        """Waits until addr got at least n messages (matching pred); returns them."""
-
-        def got():
-            ms = self.to(addr, pred)
-            return ms if len(ms) >= n else None
-
-        try:
-            return wait_until(got, timeout, "%d email(s) to %s" % (n, addr), 0.05)
-        except AssertionError as e:
-            raise AssertionError("%s; got %r" % (e, self.to(addr)))
-
-    def count(self):
-        with self.lock:
-            return len(self.mails)
-
-
-class SmtpServer:
-    def __init__(self, port):
-        self.port = port
-        self.sink = Sink()
-        self.controller = None
-
-    def start(self):
-        if self.controller is None:
-            self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
-            self.controller.start()
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def url(self):
-        return "smtp://127.0.0.1:%d" % self.port
-
-
 def smtp():
-    """A started SMTP server on a free port."""
-    s = SmtpServer(souktest._free_ports(1)[0])
+    """A started SMTP server on a free port (tests/services/smtpsink.py)."""
+    s = smtpsink.SmtpServer()
     s.start()
     return s
 

@@ -15,30 +15,13 @@ module parses; bad input -> problem+json.
 """
 
 import os
-import sys
 
-try:
-    import aiosmtpd  # noqa: F401
-except ImportError:
-    # Debian's aiosmtpd lives in the system Python; meson may have found
-    # another python3 earlier in PATH.
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath(
-        "/usr/bin/python3"
-    ) and not os.environ.get("SOUK_NOTIFICATION_REEXEC"):
-        os.environ["SOUK_NOTIFICATION_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
-    print("SKIP: aiosmtpd is not installed (apt-get install python3-aiosmtpd)")
-    sys.exit(77)
+import smtpsink  # noqa: E402 - first: it may re-execute under /usr/bin/python3
 
-import email
-import email.policy
 import glob
 import json
-import threading
 import time
 import uuid
-
-from aiosmtpd.controller import Controller
 
 import souktest
 from souktest import assert_problem, envelope, field_errors, unique_email, wait_until
@@ -48,84 +31,7 @@ from souktest import assert_problem, envelope, field_errors, unique_email, wait_
 # ---------------------------------------------------------------------------
 
 
-class Mail:
-    """One received message."""
-
-    def __init__(self, mail_from, rcpt_tos, raw):
-        self.mail_from = mail_from
-        self.rcpt_tos = rcpt_tos
-        self.raw = raw
-        self.msg = email.message_from_bytes(raw, policy=email.policy.default)
-
-    @property
-    def subject(self):
-        return str(self.msg["Subject"])
-
-    @property
-    def to(self):
-        return str(self.msg["To"])
-
-    def text(self):
-        return self.msg.get_body(preferencelist=("plain",)).get_content()
-
-    def html(self):
-        return self.msg.get_body(preferencelist=("html",)).get_content()
-
-    def __repr__(self):
-        return "<Mail to=%s subject=%r>" % (self.rcpt_tos, self.subject)
-
-
-class Sink:
-    """aiosmtpd handler: keeps every message."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.mails = []
-
-    async def handle_RCPT(self, server, session, env, address, rcpt_options):
-        # a mailbox that does not exist: a permanent refusal
-        if address.startswith("nobody-"):
-            return "550 5.1.1 no such mailbox"
-        env.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, env):
-        m = Mail(env.mail_from, list(env.rcpt_tos), env.original_content or env.content)
-        with self.lock:
-            self.mails.append(m)
-        return "250 Message accepted for delivery"
-
-    def to(self, addr):
-        with self.lock:
-            return [m for m in self.mails if addr in m.rcpt_tos]
-
-    def wait_to(self, addr, n=1, timeout=15, pred=None):
-        """Waits until addr got at least n messages (matching pred); returns them."""
-
-        def got():
-            ms = [m for m in self.to(addr) if pred is None or pred(m)]
-            return ms if len(ms) >= n else None
-
-        return wait_until(got, timeout, "%d email(s) to %s" % (n, addr), 0.05)
-
-
-class SmtpServer:
-    def __init__(self, port):
-        self.port = port
-        self.sink = Sink()
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-SMTP = SmtpServer(souktest._free_ports(1)[0])
+SMTP = smtpsink.SmtpServer()
 
 CLUSTER = dict(
     services=("auth", "user", "notification"),
@@ -476,7 +382,7 @@ def test_eml_files_without_smtp():
         with open(files[0], "rb") as f:
             raw = f.read()
         assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b""), "not CRLF"
-        m = Mail("", [], raw)
+        m = smtpsink.Mail("", [], raw)
         check_mime(m)
         assert m.subject == "Welcome to souk, File Reader", m.subject
         assert tok.email in m.to
@@ -487,7 +393,7 @@ def test_eml_files_without_smtp():
         it = wait_until(lambda: [i for i in my_items(c, tok, "?type=booking.confirmed")
                                  if i["state"] == "SENT"], 15, "booking email SENT")[0]
         with open(os.path.join(outbox, it["id"] + ".eml"), "rb") as f:
-            m = Mail("", [], f.read())
+            m = smtpsink.Mail("", [], f.read())
         assert m.subject == "Booking confirmed: Offline Course", m.subject
         # the admin's welcome, the user's welcome, the booking: nothing else
         assert len(glob.glob(os.path.join(outbox, "*.eml"))) == 3, os.listdir(outbox)
