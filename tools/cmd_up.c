@@ -535,7 +535,7 @@ static void banner(const up_cfg_t *cfg, const char *data_dir, const planned_t *p
     char ui[400] = "", dash[400] = "";
     if (gw > 0) snprintf(ui, sizeof ui, "http://%s:%d/", uh, gw);
     if (gw > 0 && an > 0) {
-        snprintf(dash, sizeof dash, "http://%s:%d/analytics/", uh, gw);
+        snprintf(dash, sizeof dash, "http://%s:%d/analytics/dashboard/", uh, gw);
     } else if (an > 0) {
         snprintf(dash, sizeof dash, "http://%s:%d/", uh, an);
     }
@@ -889,6 +889,24 @@ int cmd_up(int argc, char **argv)
                     sup_log(sup, "warn",
                             "no web UI files found (--web-dir): the gateway serves the APIs only");
                 }
+            }
+            if (!strcmp(plan[i].name, "analytics")) {
+                /* The dashboard's files and its sign-in (passed to auth). */
+                char a[300];
+                if (help && has_flag(help, "auth-url")) {
+                    for (size_t k = 0; k < nplan; k++)
+                        if (!strcmp(plan[k].name, "auth")) {
+                            addr_of(cfg.host, plan[k].port, a, sizeof a);
+                            strv_push(&av, "--auth-url");
+                            strv_push(&av, "%s", a);
+                        }
+                }
+                char *dash = find_web_dir(&cfg);
+                if (dash && help && has_flag(help, "web-dir")) {
+                    strv_push(&av, "--web-dir");
+                    strv_push(&av, "%s/dashboard", dash);
+                }
+                free(dash);
             }
             free(help);
             sp.stage = d ? d->stage : 2;

@@ -23,6 +23,7 @@ static const command_t commands[] = {
     {"demo", cmd_demo, "seed a running marketplace with demo users and catalogs"},
     {"groups", cmd_groups, "list consumer groups: state, members, their partitions, and lag per partition"},
     {"load", cmd_load, "run bookings through the saga under load and check its invariants"},
+    {"check", cmd_check, "ask souk-analytics whether every invariant holds; exit 1 on any violation"},
     {NULL, NULL, NULL},
 };
 

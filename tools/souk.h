@@ -7,5 +7,6 @@
 #define SOUK_TOOLS_H
 
 int cmd_groups(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -1,7 +1,7 @@
 """The web UI in headless Chromium against the whole marketplace.
 
 `souk up` (SOUK_BIN) on free ports (FREEPORT) with --web-dir <repo>/web
-(SOUK_WEB_DIR) in a temporary data dir; Chromium (cdp.py) drives the page
+(SOUK_WEB_DIR) in a temporary data dir; Chromium (tests/services/cdp.py) drives the page
 through souk-gateway like a user:
 
 - purchase: the admin signs in and creates a catalog through the UI (and
@@ -33,7 +33,8 @@ import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tests/services/cdp.py (meson puts tests/services on PYTHONPATH; this for a run by hand)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "services"))
 import cdp  # noqa: E402
 
 START_TIMEOUT = 120.0

@@ -1,5 +1,14 @@
 """Headless Chromium driven over the DevTools protocol, python3 stdlib only.
 
+Shared by tests/webui/test_webui.py and tests/analytics/test_analytics.py
+(their meson.build put tests/services on PYTHONPATH).
+
+    with Browser(workdir) as b:          # or b = Browser(workdir).start(); b.stop()
+        b.goto("http://127.0.0.1:8083/")
+        b.wait("document.body.dataset.ready === '1'", what="the data")
+        b.screenshot(os.path.join(artifacts, "x.png"))
+        assert not b.problems(), b.problems()
+
 Browser.start() runs `chromium --headless=new --remote-debugging-port=0`
 with a fresh --user-data-dir, reads the port from DevToolsActivePort, and
 connects to the page target's websocket with the minimal RFC 6455 client
@@ -9,8 +18,10 @@ events are collected whenever a reply is awaited.
 What a test needs: js() (Runtime.evaluate, awaiting promises, by value),
 click()/fill() through the DOM, wait() for a JS condition, screenshot()
 (PNG), and the problems seen so far: console errors, uncaught exceptions,
-failed loads and answers with status >= 500 (problems()).  JavaScript
-dialogs (confirm) are accepted.
+failed loads and answers with status >= 500 (problems()); an answer with a
+4xx status fails too, except to an XHR/fetch call when api_4xx_ok (the
+default: the web UI meets 4xx answers of the API as part of its flows).
+JavaScript dialogs (confirm) are accepted.
 """
 
 import base64
@@ -125,8 +136,10 @@ def find_chromium():
 
 
 class Browser:
-    def __init__(self, workdir, width=1280, height=900):
+    def __init__(self, workdir, width=1280, height=900, chromium=None, api_4xx_ok=True):
         self.workdir = workdir
+        self.chromium = chromium
+        self.api_4xx_ok = api_4xx_ok
         self.width, self.height = width, height
         self.proc = None
         self.ws = None
@@ -139,7 +152,7 @@ class Browser:
     # ---- lifetime -------------------------------------------------------------
 
     def start(self, timeout=60.0):
-        exe = find_chromium()
+        exe = self.chromium or find_chromium()
         if not exe:
             raise AssertionError("chromium not found (apt-get install chromium)")
         profile = os.path.join(self.workdir, "chromium-profile")
@@ -201,6 +214,13 @@ class Browser:
         if self.proc:
             self.log.close()
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
     # ---- the protocol ---------------------------------------------------------
 
     def call(self, method, params=None, timeout=30.0):
@@ -253,7 +273,7 @@ class Browser:
             self.responses.append((status, url, kind))
             if status >= 500:
                 self.errors.append("HTTP %s from %s" % (status, url))
-            elif status >= 400 and kind not in ("XHR", "Fetch"):
+            elif status >= 400 and (not self.api_4xx_ok or kind not in ("XHR", "Fetch")):
                 self.errors.append("HTTP %s loading %s %s" % (status, kind, url))
         elif method == "Network.loadingFailed":
             if not p.get("canceled"):
