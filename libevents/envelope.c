@@ -114,6 +114,12 @@ static const ev_field_t f_booking_ended[] = {
     REQ("status", S), REQ("reason", S), OPT("amount", IN), OPT("currency", SN), END,
 };
 
+/* An email about eventId was handed to SMTP (or written as a .eml file). */
+static const ev_field_t f_notification_sent[] = {
+    REQ("notificationId", S), REQ("eventId", S), REQ("userId", S), REQ("type", S),
+    REQ("to", S), OPT("bookingId", SN), REQ("sentAt", S), END,
+};
+
 /* Not an envelope: the broker's key store writes this raw value. */
 static const ev_field_t f_kv_expired[] = {
     REQ("key", S), REQ("value", S), REQ("expiredAt", S), END,
@@ -151,6 +157,7 @@ static const ev_schema_t schemas[] = {
     {"booking.failed", "booking", "bookingId", 1, f_booking_ended},
     {"booking.expired", "booking", "bookingId", 1, f_booking_ended},
     {"booking.cancelled", "booking", "bookingId", 1, f_booking_ended},
+    {"notification.sent", "notification", "notificationId", 1, f_notification_sent},
     {"kv.expired", "kv.expired", "key", 0, f_kv_expired},
 };
 

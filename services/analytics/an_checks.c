@@ -21,9 +21,13 @@
  *                           expiresAt + --grace-seconds
  *   one-email-per-outcome   every terminal outcome (booking.confirmed/failed/
  *                           expired/cancelled, payment.refunded) of a booking
- *                           queued exactly one email and it was sent (from
- *                           the notification service's log lines; skipped
- *                           while no notification log line was ever indexed)
+ *                           produced exactly one delivered email: one
+ *                           notification.sent event per (bookingId, type).
+ *                           Fallback while no notification.sent was ever
+ *                           indexed (a notification service older than that
+ *                           event): the notification service's "queued
+ *                           notification" / "sent" log lines; skipped while
+ *                           neither was ever indexed
  *   dlq-empty               no record in any <topic>.dlq
  *
  * Each violation names the correlation id of the flow (the offending event's
@@ -230,15 +234,21 @@ static int check_terminal(sqlite3 *db, check_t *c, int64_t now, int64_t grace_ms
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int check_emails(sqlite3 *db, check_t *c, int64_t judge_before)
+/* The log-line fallback of check_emails (notif_queued / notif_sent, parsed
+ * from notification's log lines by an_ingest.c): used only while no
+ * notification.sent event was indexed.  Log shipping is at most once, so a
+ * lost line can make it report a false violation. */
+static int check_emails_from_logs(sqlite3 *db, check_t *c, int64_t judge_before)
 {
     int64_t any = 0;
     int r = sto_query_i64(db, &any, "SELECT 1 FROM logs WHERE service = 'notification' LIMIT 1", "");
     if (r < 0) return -1;
     if (r == 0) {
-        cJSON_AddStringToObject(c->obj, "skipped", "no log line of the notification service indexed yet");
+        cJSON_AddStringToObject(c->obj, "skipped",
+                                "no notification.sent event nor log line of the notification service indexed yet");
         return 0;
     }
+    cJSON_AddStringToObject(c->obj, "basis", "logs");
     sqlite3_stmt *st = sto_query(
         db,
         "SELECT t.agg_id, min(t.correlation_id), t.type, min(t.time_ms),"
@@ -261,6 +271,43 @@ static int check_emails(sqlite3 *db, check_t *c, int64_t judge_before)
         else if (judged && sent < queued)
             violation(c, col(st, 1), "booking %s: the email about %s was queued but never sent", col(st, 0),
                       col(st, 2));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * One email per terminal outcome, from the notification.sent events: each
+ * is emitted in the transaction that marks a notification SENT, once per
+ * notification, and indexed once (events.id is UNIQUE), so counting them per
+ * (bookingId, notified type) counts the emails delivered about an outcome.
+ */
+static int check_emails(sqlite3 *db, check_t *c, int64_t judge_before)
+{
+    int64_t any = 0;
+    int r = sto_query_i64(db, &any, "SELECT 1 FROM events WHERE type = 'notification.sent' LIMIT 1", "");
+    if (r < 0) return -1;
+    if (r == 0) return check_emails_from_logs(db, c, judge_before);
+    cJSON_AddStringToObject(c->obj, "basis", "events");
+    sqlite3_stmt *st = sto_query(
+        db,
+        "WITH sent AS (SELECT json_extract(s.doc, '$.data.bookingId') AS bid,"
+        "    json_extract(s.doc, '$.data.type') AS about, count(*) AS n"
+        "  FROM events s WHERE s.type = 'notification.sent' AND s.valid GROUP BY bid, about)"
+        " SELECT t.agg_id, min(t.correlation_id), t.type, min(t.time_ms), coalesce(max(sent.n), 0)"
+        " FROM events t LEFT JOIN sent ON sent.bid = t.agg_id AND sent.about = t.type"
+        " WHERE t.type IN ('booking.confirmed', 'booking.failed', 'booking.expired',"
+        "  'booking.cancelled', 'payment.refunded') AND t.agg_id IS NOT NULL GROUP BY t.agg_id, t.type",
+        "");
+    if (!st) return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t sent = sqlite3_column_int64(st, 4);
+        int judged = sqlite3_column_int64(st, 3) < judge_before;
+        if (sent > 1)
+            violation(c, col(st, 1), "booking %s: %" PRId64 " emails sent about %s", col(st, 0), sent, col(st, 2));
+        else if (judged && sent == 0)
+            violation(c, col(st, 1), "booking %s: no email sent about %s", col(st, 0), col(st, 2));
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;

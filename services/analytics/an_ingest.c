@@ -123,9 +123,10 @@ static int add_refs(sqlite3 *db, const char *msg, int64_t seq)
 }
 
 /*
- * notification's log lines are the only record of its emails (it emits no
- * event): "<type> <event id>: queued notification <id>" and "notification
- * <id> (<type>) sent (attempt N)".  They feed the one-email check.
+ * notification's email log lines: "<type> <event id>: queued notification
+ * <id>" and "notification <id> (<type>) sent (attempt N)".  The one-email
+ * check counts notification.sent events; these lines are its fallback for
+ * data indexed before that event existed.
  */
 static int notification_line(sqlite3 *db, const char *msg, int64_t time_ms)
 {

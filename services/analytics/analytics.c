@@ -15,7 +15,8 @@
  * partition, offset), with log_refs (every UUID in the message) for the
  * timeline.  records: DLQ records, kv.expired and anything else that is
  * not an envelope.  notif_queued / notif_sent: the notification service's
- * email log lines, parsed (the one-email check).  events_fts and logs_fts
+ * email log lines, parsed (the one-email check's fallback; it counts
+ * notification.sent events).  events_fts and logs_fts
  * are FTS5 indexes over events.doc and logs.msg (external content, kept by
  * triggers, so pruning a row unindexes it).
  */

@@ -95,6 +95,8 @@ static const sto_migration_t migrations[] = {
      "CREATE INDEX notifications_user ON notifications (user_id, created_at);\n"
      "CREATE INDEX notifications_waiting ON notifications (user_id, catalog_id, booking_id)\n"
      "  WHERE state = 'WAITING';\n"},
+    {5, "notifications correlation",
+     "ALTER TABLE notifications ADD COLUMN correlation_id TEXT; -- of the notified event\n"},
 };
 
 static const svc_route_t routes[] = {

@@ -15,7 +15,10 @@
  *      waits for a mail server; without it, written as <id>.eml into
  *      <data-dir>/outbox/ (tmp file, fsync, rename: a reader never sees
  *      half a message);
- *   4. the outcome is recorded: SENT, or attempts + 1 and PENDING again
+ *   4. the outcome is recorded: SENT - with a notification.sent event
+ *      (topic `notification`) emitted into the outbox in the same
+ *      transaction, only when the row really moved SENDING -> SENT - or
+ *      attempts + 1 and PENDING again
  *      after --smtp-backoff-ms * 2^(attempts-1) (at most
  *      --smtp-backoff-max-ms), or FAILED after --max-send-attempts or on a
  *      permanent refusal (an SMTP 5xx answer).
@@ -135,6 +138,50 @@ static int64_t backoff_ms(const notify_conf_t *c, int64_t attempts)
 }
 
 /*
+ * Emits notification.sent for notification id (just marked SENT at sent_ms)
+ * into the outbox, inside the caller's transaction on svc_db().  Correlated
+ * with the notified event's flow when its correlation id was stored.
+ * Returns 0 or -1 (logged; the caller rolls back).
+ */
+static int emit_sent(notify_t *n, const char *id, int64_t sent_ms)
+{
+    sqlite3 *db = svc_db(n->svc);
+    char err[256] = "", when[SK_RFC3339_LEN];
+    sqlite3_stmt *st =
+        sto_query(db,
+                  "SELECT event_id, user_id, type, to_addr, booking_id, correlation_id"
+                  " FROM notifications WHERE id = ?",
+                  "t", id);
+    if (!st) return -1;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sto_done(st);
+        sk_error("notification", "notification %s: row vanished before notification.sent", id);
+        return -1;
+    }
+    const char *event_id = sto_col_text(st, 0), *user_id = sto_col_text(st, 1),
+               *type = sto_col_text(st, 2), *to = sto_col_text(st, 3),
+               *booking_id = sto_col_text(st, 4);
+    char *correlation_id = sto_col_dup(st, 5);
+    cJSON *data = cJSON_CreateObject();
+    if (!data) abort(); /* out of memory */
+    cJSON_AddStringToObject(data, "notificationId", id);
+    cJSON_AddStringToObject(data, "eventId", event_id ? event_id : "");
+    cJSON_AddStringToObject(data, "userId", user_id ? user_id : "");
+    cJSON_AddStringToObject(data, "type", type ? type : "");
+    cJSON_AddStringToObject(data, "to", to ? to : "");
+    if (booking_id)
+        cJSON_AddStringToObject(data, "bookingId", booking_id);
+    else
+        cJSON_AddNullToObject(data, "bookingId");
+    cJSON_AddStringToObject(data, "sentAt", sk_rfc3339_ms(sent_ms, when));
+    sto_done(st);
+    int rc = svc_emit(n->svc, "notification.sent", correlation_id, data, err, sizeof err);
+    if (rc < 0) sk_error("notification", "notification %s: notification.sent: %s", id, err);
+    free(correlation_id);
+    return rc < 0 ? -1 : 0;
+}
+
+/*
  * One attempt of notification id ended: ok, or failed with why (permanent:
  * no point retrying).  Runs inside a transaction the caller holds; returns
  * 0 or -1 (the caller rolls back: the row stays SENDING, and the next start
@@ -154,12 +201,16 @@ static int apply_outcome(notify_t *n, const char *id, const char *type, int ok, 
         return -1;
     attempts++;
     if (ok) {
-        if (sto_exec(db,
+        int changed =
+            sto_exec(db,
                      "UPDATE notifications SET state = 'SENT', attempts = ?, sent_at = ?, "
                      "last_error = NULL"
                      " WHERE id = ? AND state = 'SENDING'",
-                     "IIt", attempts, now, id) < 0)
-            return -1;
+                     "IIt", attempts, now, id);
+        if (changed < 0) return -1;
+        /* Only the transition to SENT announces the email: a row marked
+         * SENT already changes nothing and emits nothing. */
+        if (changed == 1 && emit_sent(n, id, now) < 0) return -1;
     } else {
         int final = permanent || attempts >= n->conf->max_send_attempts;
         state = final ? "FAILED" : "PENDING";
@@ -197,7 +248,7 @@ static void record_outcome(notify_t *n, const char *id, const char *type, int ok
 {
     sqlite3 *db = svc_db(n->svc);
     if (sto_begin(db) < 0 || apply_outcome(n, id, type, ok, why, permanent) < 0 ||
-        sto_commit(db) < 0) {
+        svc_commit(n->svc) < 0) {
         sk_error("notification", "notification %s: cannot record the outcome: %s", id,
                  sqlite3_errmsg(db));
         sto_rollback(db);
@@ -538,7 +589,7 @@ static void send_files(notify_t *n, picked_t *rows, int k)
     for (int i = 0; i < k && rc == 0; i++)
         rc = apply_outcome(n, rows[i].id, rows[i].type, res[i].ok, res[i].ok ? NULL : res[i].why,
                            res[i].permanent);
-    if (rc < 0 || sto_commit(db) < 0) {
+    if (rc < 0 || svc_commit(n->svc) < 0) {
         sk_error("notification", "cannot record the outcome of %d notifications: %s", k,
                  sqlite3_errmsg(db));
         sto_rollback(db);

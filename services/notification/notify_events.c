@@ -329,10 +329,10 @@ static int queue_email(svc_t *svc, sqlite3 *db, const ev_event_t *ev, const char
     int n =
         sto_exec(db,
                  "INSERT INTO notifications (id, event_id, dedupe_key, user_id, type, booking_id,"
-                 " catalog_id, data, state, attempts, next_attempt_at, created_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'WAITING', 0, ?, ?) ON CONFLICT DO NOTHING",
-                 "ttttttttII", id, ev->id, key.data, user_id, ev->type, booking_id, catalog_id,
-                 data, (int64_t)(now + conf->catalog_wait_ms), now);
+                 " catalog_id, data, state, attempts, next_attempt_at, created_at, correlation_id)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'WAITING', 0, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 "ttttttttIIt", id, ev->id, key.data, user_id, ev->type, booking_id, catalog_id,
+                 data, (int64_t)(now + conf->catalog_wait_ms), now, ev->correlation_id);
     if (n < 0) {
         sk_errf(err, errsz, "notifications insert: %s", sqlite3_errmsg(db));
         goto out;

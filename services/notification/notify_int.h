@@ -24,7 +24,9 @@
  *            SENDING row (the process died mid-send) goes back to PENDING:
  *            the SMTP hop is at-least-once, and the Message-ID, derived from
  *            the event id, lets a receiver drop the duplicate.
- *   SENT     delivered (sent_at).
+ *   SENT     delivered (sent_at); the transaction that sets it also emits
+ *            notification.sent (once per row: the UPDATE is guarded on
+ *            state = 'SENDING').
  *   FAILED   --max-send-attempts failed attempts, or a permanent refusal
  *            (SMTP 5xx), or an undeliverable address; last_error says why.
  */

@@ -13,8 +13,9 @@ notification) plus analytics.
                 console errors; a screenshot is saved as an artifact
   rebuild       analytics from scratch (new data dir, new group) rebuilds the
                 same statistics from the log
-  violations    a forged payment.1 for an unknown booking and a second
-                ticket.sell for a sold ticket (kcat) -> exactly those two
+  violations    a forged payment.1 for an unknown booking, a second
+                ticket.sell for a sold ticket and a second notification.sent
+                about a confirmed booking (kcat) -> exactly those three
                 violations, naming their correlation ids; souk check exits 1
 
 Environment (tests/analytics/meson.build): the SOUK_*_BIN of the services,
@@ -224,6 +225,8 @@ def test_mixed_run(c):
         "ticket-sold-once", "confirmed-paid-and-sold", "payment-confirmed-or-refunded",
         "terminal-within-hold", "one-email-per-outcome", "dlq-empty"], cons
     assert "skipped" not in cons["checks"][4], cons["checks"][4]
+    # judged from notification.sent events, not from the (at most once) log lines
+    assert cons["checks"][4].get("basis") == "events", cons["checks"][4]
     # the routes are the admin's only
     r = c.http("analytics", "GET", "/analytics/stats", token=users[0])
     assert r.status == 403, r
@@ -254,6 +257,10 @@ def test_timeline(c):
     corr = next(s["event"]["correlationId"] for s in steps if s["kind"] == "event" and s["type"] == "booking.created")
     t2 = api(c, "/analytics/timeline/" + corr)
     assert "booking.confirmed" in [s.get("type") for s in t2["steps"]], t2
+    # the email's delivery event carries the flow's correlation id
+    sent = [s["event"] for s in t2["steps"] if s["kind"] == "event" and s["type"] == "notification.sent"]
+    assert any(e["data"]["bookingId"] == bid and e["data"]["type"] == "booking.confirmed" for e in sent), \
+        [s.get("type") for s in t2["steps"]]
     r = c.http("analytics", "GET", "/analytics/timeline/nothing-like-this", token=c.admin_token())
     souktest.assert_problem(r, 404)
 
@@ -383,7 +390,18 @@ def test_violations(c):
         "payment.succeeded", {"bookingId": unknown, "paymentId": str(uuid.uuid4()), "userId": str(uuid.uuid4()),
                               "amount": 100, "currency": "EUR"}, source="test", correlation_id=pay_corr)),
         key=unknown)
-    want = sorted([("payment-confirmed-or-refunded", pay_corr), ("ticket-sold-once", sell_corr)])
+    # a second email about a confirmed booking (another notification)
+    mailed = RUN["confirmed"][0]
+    steps = api(c, "/analytics/timeline/" + mailed)["steps"]
+    confirmed = next(s["event"] for s in steps if s["kind"] == "event" and s["type"] == "booking.confirmed")
+    nid = str(uuid.uuid4())
+    c.produce("notification", json_dumps(envelope(
+        "notification.sent", {"notificationId": nid, "eventId": confirmed["id"], "userId": confirmed["data"]["userId"],
+                              "type": "booking.confirmed", "to": "twice@souk.test", "bookingId": mailed,
+                              "sentAt": confirmed["time"]},
+        source="test", correlation_id="forged-mail-" + uuid.uuid4().hex[:8])), key=nid)
+    want = sorted([("payment-confirmed-or-refunded", pay_corr), ("ticket-sold-once", sell_corr),
+                   ("one-email-per-outcome", confirmed["correlationId"])])
     box = {}
 
     def exactly():
@@ -391,7 +409,7 @@ def test_violations(c):
         return not box["doc"]["ok"] and violations(box["doc"]) == want
 
     try:
-        wait_until(exactly, 30, "exactly the two forged violations", 1)
+        wait_until(exactly, 30, "exactly the three forged violations", 1)
     except AssertionError:
         print("consistency:", box.get("doc"), flush=True)
         raise

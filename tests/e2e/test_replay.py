@@ -25,7 +25,7 @@ SMTP = e2e.smtp()
 HOLD = 8
 CONSUMERS = ("user", "catalog", "booking", "payment", "notification")
 TOPICS = ("users", "user.created", "catalog", "ticket.reserve", "ticket.reservation", "paymentevent",
-          "payment.1", "payment.2", "payment.3", "ticket.success", "ticket.fail", "booking", "kv.expired")
+          "payment.1", "payment.2", "payment.3", "ticket.success", "ticket.fail", "booking", "kv.expired", "notification")
 
 
 def idempotency(c, s, cid, tids):

@@ -11,7 +11,10 @@ booking event) -> the email waits and goes; the SMTP server down at first
 -> retried with backoff, delivered once it is up; a restart sends nothing
 twice; GET /notifications/my shows the caller's notifications only;
 without --smtp-url -> .eml files in <data-dir>/outbox/ that Python's email
-module parses; bad input -> problem+json.
+module parses; bad input -> problem+json.  Every delivered email is
+announced once by a notification.sent event on topic `notification` (a
+retried, redelivered or restarted email: still one event; a FAILED one:
+none).
 """
 
 import os
@@ -109,6 +112,42 @@ def settle(addr, n, secs=1.5):
     return got
 
 
+def sent_events(c, **match):
+    """The (key, event) pairs of notification.sent on topic `notification`
+    whose data has every field of match."""
+    out = []
+    for k, v in c.consume("notification"):
+        try:
+            e = json.loads(v) if v is not None else None
+        except ValueError:
+            continue
+        if not isinstance(e, dict) or e.get("type") != "notification.sent":
+            continue
+        if all(e["data"].get(f) == want for f, want in match.items()):
+            out.append((k, e))
+    return out
+
+
+def wait_sent(c, n=1, timeout=10, **match):
+    """Waits until exactly n notification.sent events match, then checks
+    that it stays n; returns their envelopes."""
+    got = wait_until(lambda: len(sent_events(c, **match)) >= n and sent_events(c, **match),
+                     timeout, "%d notification.sent with %r" % (n, match))
+    time.sleep(0.5)
+    got = sent_events(c, **match)
+    assert len(got) == n, "expected %d notification.sent with %r, got %d: %r" % (
+        n, match, len(got), got)
+    for k, e in got:
+        d = e["data"]
+        key = k.decode() if isinstance(k, bytes) else k
+        assert key == d["notificationId"], (k, d)  # the Kafka key
+        assert e["source"] == "notification" and e["version"] == 1, e
+        assert d["sentAt"].endswith("Z") and "T" in d["sentAt"], d
+        for f in ("notificationId", "eventId", "userId", "type", "to"):
+            assert isinstance(d[f], str) and d[f], (f, d)
+    return [e for _, e in got]
+
+
 def check_mime(m):
     msg = m.msg
     assert msg.get_content_type() == "multipart/alternative", msg.get_content_type()
@@ -147,6 +186,13 @@ def test_registration_email(c):
     reg = [e for e in c.events("users", "user.registered") if e["data"]["userId"] == tok.user_id]
     assert m.msg["Message-ID"] == "<%s@souk.local>" % reg[0]["id"], (m.msg["Message-ID"], reg[0]["id"])
     settle(tok.email, 1, 0.5)
+    # the delivery is an event, once, about the registration
+    [sent] = wait_sent(c, eventId=reg[0]["id"])
+    d = sent["data"]
+    assert d["notificationId"] == it["id"] and d["userId"] == tok.user_id, d
+    assert d["to"] == tok.email and d["type"] == "user.registered", d
+    assert d["bookingId"] is None, d
+    assert sent["correlationId"] == reg[0]["correlationId"], (sent, reg[0])
 
 
 def test_booking_confirmed(c):
@@ -174,6 +220,13 @@ def test_booking_confirmed(c):
     produce(c, again)
     settle(tok.email, 2)
     assert len(my_items(c, tok, "?type=booking.confirmed")) == 1
+    # one notification.sent for the outcome, about the first event
+    [sent] = wait_sent(c, bookingId=bid)
+    d = sent["data"]
+    assert d["eventId"] == ev["id"] and d["type"] == "booking.confirmed", d
+    assert d["userId"] == tok.user_id and d["to"] == tok.email and d["notificationId"] == it["id"], d
+    assert sent["correlationId"] == bid, sent  # the booking's flow
+    assert wait_sent(c, userId=tok.user_id, n=2)  # + the welcome email
 
 
 def test_booking_failed_with_reason(c):
@@ -294,6 +347,9 @@ def test_smtp_down_then_up(c):
                              if i["state"] == "SENT"], 5, "SENT")[0]
     assert it["attempts"] >= 3, it
     settle(tok.email, 2, 0.5)
+    # retried three times or more, announced once
+    [sent] = wait_sent(c, eventId=ev["id"])
+    assert sent["data"]["notificationId"] == it["id"] and sent["data"]["to"] == tok.email, sent
     r = c.http("notification", "GET", "/metrics")
     assert "notification_send_errors_total" in r.text and "notifications_sent_total" in r.text
 
@@ -306,6 +362,7 @@ def test_permanent_refusal_fails_at_once(c):
     time.sleep(1.0)
     assert my_items(c, tok)[0]["attempts"] == 1
     assert SMTP.sink.to(tok.email) == []
+    assert sent_events(c, userId=tok.user_id) == []  # not delivered: no event
     # the admin sees why
     r = c.http("notification", "GET", "/notifications/" + it["id"], token=c.admin_token())
     assert r.status == 200 and "550" in (r.json["lastError"] or ""), r
@@ -316,11 +373,13 @@ def test_restart_sends_nothing_twice(c):
     cid = catalog(c, title="Restart Course")
     produce(c, booking_event("booking.confirmed", tok.user_id, cid))
     SMTP.sink.wait_to(tok.email, 2)
+    wait_sent(c, n=2, userId=tok.user_id)
     before = len(SMTP.sink.mails)
     c.restart("notification")
     time.sleep(2.0)
     assert len(SMTP.sink.mails) == before, SMTP.sink.mails[before:]
     assert len(my_items(c, tok)) == 2
+    assert len(sent_events(c, userId=tok.user_id)) == 2
 
 
 def test_my_only_callers(c):
@@ -398,6 +457,13 @@ def test_eml_files_without_smtp():
         # the admin's welcome, the user's welcome, the booking: nothing else
         assert len(glob.glob(os.path.join(outbox, "*.eml"))) == 3, os.listdir(outbox)
         assert [f for f in os.listdir(outbox) if not f.endswith(".eml")] == []
+        # one notification.sent per file written, named alike
+        sent = wait_sent(c, n=3, timeout=15)
+        ids = sorted(e["data"]["notificationId"] + ".eml" for e in sent)
+        assert ids == sorted(os.listdir(outbox)), (ids, os.listdir(outbox))
+        [mine] = [e["data"] for e in sent if e["data"]["type"] == "booking.confirmed"]
+        assert mine["userId"] == tok.user_id and mine["to"] == tok.email, mine
+        assert mine["notificationId"] == it["id"] and mine["bookingId"], mine
 
 
 def test_gives_up_after_max_send_attempts():

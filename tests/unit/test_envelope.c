@@ -425,6 +425,7 @@ START_TEST(test_schema_table)
         {"booking.failed", "booking"},
         {"booking.expired", "booking"},
         {"booking.cancelled", "booking"},
+        {"notification.sent", "notification"},
         {"kv.expired", "kv.expired"},
     };
     size_t n;
