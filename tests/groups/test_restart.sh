@@ -32,9 +32,14 @@ before2=$(member_rebalances m2)
 stop_broker
 sleep 1
 start_broker "$port" --partitions 4
-produce "$TOPIC" b 400 || fail "produce b after the restart failed"
 
 # Both members rejoin (a new rebalance for each) and share the partitions.
+# Batch b is produced only then: souk-broker does not persist group
+# membership, so after a restart the group is rebuilt from scratch, and a
+# member whose heartbeat has not yet learned that it is unknown still
+# fetches with its old assignment - records appended in that window could
+# be read by it and by the partition's new owner (real Kafka keeps the group
+# across a coordinator restart; see docs/operations.md).
 for ((i = 0; i < 600; i++)); do
     member_alive m1
     member_alive m2
@@ -44,6 +49,7 @@ done
 (($(member_rebalances m1) > before1 && $(member_rebalances m2) > before2)) ||
     fail "the members did not rebalance after the restart (m1 $before1 -> $(member_rebalances m1), m2 $before2 -> $(member_rebalances m2))"
 wait_covered 60 4 m1 m2
+produce "$TOPIC" b 400 || fail "produce b after the restart failed"
 wait_all_consumed 120 m1 m2
 
 # Resumed from the committed offsets: batch a was all committed before the
