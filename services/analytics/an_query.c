@@ -178,7 +178,30 @@ static cJSON *event_row(sqlite3_stmt *st)
     return o;
 }
 
-void an_get_events(svc_t *svc, svc_req_t *req)
+/*
+ * GET /analytics/events and /analytics/logs are one search over two
+ * tables: a time range, an optional full-text match, up to three equality
+ * filters from the query string, a count and a page, newest first.
+ */
+typedef struct search_filter_s {
+    const char *param;    /* query parameter */
+    const char *sql;      /* " AND e.source = ?" (each ? gets the value) */
+    const char *sql_fts;  /* the same with a search text, or NULL: "+" keeps SQLite
+                             from scanning that (much larger) index instead of
+                             letting the FTS match drive the plan */
+} search_filter_t;
+
+typedef struct search_s {
+    const char *what;    /* "events", "logs" (log lines and errors) */
+    const char *from;    /* " FROM events e WHERE e.time_ms >= ? AND e.time_ms < ?" */
+    const char *fts;     /* " AND e.seq IN (... MATCH ?)" */
+    const char *columns; /* the SELECT list that row() reads */
+    const char *alias;   /* "e": ORDER BY <alias>.time_ms, <alias>.seq */
+    cJSON *(*row)(sqlite3_stmt *st);
+    search_filter_t filters[3];
+} search_t;
+
+static void search(svc_t *svc, svc_req_t *req, const search_t *q)
 {
     sqlite3 *db = svc_db(svc);
     svc_page_t pg;
@@ -190,56 +213,52 @@ void an_get_events(svc_t *svc, svc_req_t *req)
         return;
     }
     char *fts = an_fts_query(svc_query(req, "q"));
-    const char *type = nonempty(svc_query(req, "type")), *source = nonempty(svc_query(req, "source"));
-    const char *corr = nonempty(svc_query(req, "correlationId"));
     binds_t b = {0};
     sk_buf_t where = SK_BUF_INIT, sql = SK_BUF_INIT;
+    char what[64];
     sk_buf_init(&where, 256);
     sk_buf_init(&sql, 512);
-    sk_buf_adds(&where, " FROM events e WHERE e.time_ms >= ? AND e.time_ms < ?");
+    sk_buf_adds(&where, q->from);
     bind_i(&b, from);
     bind_i(&b, to);
     if (fts) {
-        sk_buf_adds(&where, " AND e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)");
+        sk_buf_adds(&where, q->fts);
         bind_s(&b, fts);
     }
-    /* With a search text the FTS match drives the plan: "+" keeps SQLite
-     * from scanning the (much larger) type index instead. */
-    if (type) {
-        sk_buf_adds(&where, fts ? " AND +e.type = ?" : " AND e.type = ?");
-        bind_s(&b, type);
-    }
-    if (source) {
-        sk_buf_adds(&where, " AND e.source = ?");
-        bind_s(&b, source);
-    }
-    if (corr) {
-        sk_buf_adds(&where, " AND e.correlation_id = ?");
-        bind_s(&b, corr);
+    for (size_t i = 0; i < sizeof q->filters / sizeof q->filters[0] && q->filters[i].param; i++) {
+        const search_filter_t *f = &q->filters[i];
+        const char *v = nonempty(svc_query(req, f->param));
+        if (!v) continue;
+        const char *clause = fts && f->sql_fts ? f->sql_fts : f->sql;
+        sk_buf_adds(&where, clause);
+        for (const char *c = clause; *c; c++)
+            if (*c == '?') bind_s(&b, v);
     }
     int64_t total = 0;
     sk_buf_addf(&sql, "SELECT count(*)%s", where.data);
     if (count_of(db, sql.data, &b, &total) < 0) {
-        db_error(req, db, "events count");
+        snprintf(what, sizeof what, "%s count", q->what);
+        db_error(req, db, what);
         goto out;
     }
     sk_buf_reset(&sql);
-    sk_buf_addf(&sql, "SELECT e.seq, e.doc, e.topic, e.part, e.off, e.valid%s ORDER BY e.time_ms %s, e.seq %s LIMIT ? OFFSET ?",
-                where.data, pg.desc ? "DESC" : "ASC", pg.desc ? "DESC" : "ASC");
+    const char *dir = pg.desc ? "DESC" : "ASC";
+    sk_buf_addf(&sql, "SELECT %s%s ORDER BY %s.time_ms %s, %s.seq %s LIMIT ? OFFSET ?", q->columns,
+                where.data, q->alias, dir, q->alias, dir);
     bind_i(&b, pg.size);
     bind_i(&b, pg.page * pg.size);
     sqlite3_stmt *st = prepare(db, sql.data, &b);
     if (!st) {
-        db_error(req, db, "events");
+        db_error(req, db, q->what);
         goto out;
     }
     cJSON *arr = cJSON_CreateArray();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) cJSON_AddItemToArray(arr, event_row(st));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) cJSON_AddItemToArray(arr, q->row(st));
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         cJSON_Delete(arr);
-        db_error(req, db, "events");
+        db_error(req, db, q->what);
         goto out;
     }
     svc_reply_json(req, 200, svc_page_json(arr, &pg, total));
@@ -247,6 +266,22 @@ out:
     free(fts);
     sk_buf_release(&where);
     sk_buf_release(&sql);
+}
+
+void an_get_events(svc_t *svc, svc_req_t *req)
+{
+    static const search_t q = {
+        "events",
+        " FROM events e WHERE e.time_ms >= ? AND e.time_ms < ?",
+        " AND e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)",
+        "e.seq, e.doc, e.topic, e.part, e.off, e.valid",
+        "e",
+        event_row,
+        {{"type", " AND e.type = ?", " AND +e.type = ?"},
+         {"source", " AND e.source = ?", NULL},
+         {"correlationId", " AND e.correlation_id = ?", NULL}},
+    };
+    search(svc, req, &q);
 }
 
 /* ---- GET /analytics/logs ------------------------------------------------------------ */
@@ -263,72 +298,18 @@ static cJSON *log_row(sqlite3_stmt *st)
 
 void an_get_logs(svc_t *svc, svc_req_t *req)
 {
-    sqlite3 *db = svc_db(svc);
-    svc_page_t pg;
-    int64_t from, to;
-    svc_query_page(req, time_field, 0, 1, &pg);
-    an_query_range(req, &from, &to);
-    if (svc_req_has_errors(req)) {
-        svc_reply_invalid(req);
-        return;
-    }
-    char *fts = an_fts_query(svc_query(req, "q"));
-    const char *service = nonempty(svc_query(req, "service")), *level = nonempty(svc_query(req, "level"));
-    const char *corr = nonempty(svc_query(req, "correlationId"));
-    binds_t b = {0};
-    sk_buf_t where = SK_BUF_INIT, sql = SK_BUF_INIT;
-    sk_buf_init(&where, 256);
-    sk_buf_init(&sql, 512);
-    sk_buf_adds(&where, " FROM logs l WHERE l.time_ms >= ? AND l.time_ms < ?");
-    bind_i(&b, from);
-    bind_i(&b, to);
-    if (fts) {
-        sk_buf_adds(&where, " AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)");
-        bind_s(&b, fts);
-    }
-    if (service) {
-        sk_buf_adds(&where, fts ? " AND +l.service = ?" : " AND l.service = ?");
-        bind_s(&b, service);
-    }
-    if (level) {
-        sk_buf_adds(&where, " AND l.level = ?");
-        bind_s(&b, level);
-    }
-    if (corr) {
-        sk_buf_adds(&where, " AND (l.correlation_id = ? OR l.request_id = ?)");
-        bind_s(&b, corr);
-        bind_s(&b, corr);
-    }
-    int64_t total = 0;
-    sk_buf_addf(&sql, "SELECT count(*)%s", where.data);
-    if (count_of(db, sql.data, &b, &total) < 0) {
-        db_error(req, db, "logs count");
-        goto out;
-    }
-    sk_buf_reset(&sql);
-    sk_buf_addf(&sql, "SELECT l.seq, l.line, l.topic, l.part, l.off%s ORDER BY l.time_ms %s, l.seq %s LIMIT ? OFFSET ?",
-                where.data, pg.desc ? "DESC" : "ASC", pg.desc ? "DESC" : "ASC");
-    bind_i(&b, pg.size);
-    bind_i(&b, pg.page * pg.size);
-    sqlite3_stmt *st = prepare(db, sql.data, &b);
-    if (!st) {
-        db_error(req, db, "logs");
-        goto out;
-    }
-    cJSON *arr = cJSON_CreateArray();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) cJSON_AddItemToArray(arr, log_row(st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        db_error(req, db, "logs");
-        goto out;
-    }
-    svc_reply_json(req, 200, svc_page_json(arr, &pg, total));
-out:
-    free(fts);
-    sk_buf_release(&where);
-    sk_buf_release(&sql);
+    static const search_t q = {
+        "logs",
+        " FROM logs l WHERE l.time_ms >= ? AND l.time_ms < ?",
+        " AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
+        "l.seq, l.line, l.topic, l.part, l.off",
+        "l",
+        log_row,
+        {{"service", " AND l.service = ?", " AND +l.service = ?"},
+         {"level", " AND l.level = ?", NULL},
+         {"correlationId", " AND (l.correlation_id = ? OR l.request_id = ?)", NULL}},
+    };
+    search(svc, req, &q);
 }
 
 /* ---- GET /analytics/timeline/{correlationId} ------------------------------------------ */
