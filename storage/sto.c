@@ -16,16 +16,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sk_alloc.h"
 #include "sk_buf.h"
 #include "sk_log.h"
 #include "sk_map.h"
 
+typedef struct sto_ckpt_s sto_ckpt_t;
+
 typedef struct sto_cache_s {
     sqlite3 *db;
     sk_map_t stmts; /* SQL text -> sqlite3_stmt * */
+    sto_ckpt_t *ckpt; /* sto_checkpoint_in_background(), or NULL */
 } sto_cache_t;
+
+static void ckpt_stop(sto_ckpt_t *k);
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sk_map_t registry; /* sqlite3 * (pointer bytes) -> sto_cache_t * */
@@ -206,6 +212,8 @@ void sto_close(sqlite3 *db)
     if (!db) return;
     sto_cache_t *c = registry_del(db);
     if (c) {
+        if (c->ckpt) sqlite3_wal_hook(db, NULL, NULL);
+        ckpt_stop(c->ckpt);
         for (sk_map_entry_t *it = sk_map_next(&c->stmts, NULL); it; it = sk_map_next(&c->stmts, it))
             sqlite3_finalize(it->value);
         sk_map_release(&c->stmts);
@@ -217,6 +225,125 @@ void sto_close(sqlite3 *db)
                  "are finalized",
                  sqlite3_sql(sqlite3_next_stmt(db, NULL)));
     sqlite3_close_v2(db);
+}
+
+/* ---- background checkpoints ------------------------------------------ */
+
+struct sto_ckpt_s {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int due, stop;
+    sqlite3 *db;  /* the thread's own connection */
+    uint64_t runs;
+};
+
+/* The WAL hook of the service's connection: runs after each commit. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    sto_ckpt_t *k = arg;
+    if (pages >= STO_CKPT_INLINE_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= STO_CKPT_PAGES) {
+        pthread_mutex_lock(&k->mu);
+        if (!k->due) {
+            k->due = 1;
+            pthread_cond_signal(&k->cv);
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    sto_ckpt_t *k = arg;
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        if (!k->due) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += STO_CKPT_IDLE_MS / 1000;
+            ts.tv_nsec += (long)(STO_CKPT_IDLE_MS % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+            if (k->stop) break;
+        }
+        k->due = 0;
+        pthread_mutex_unlock(&k->mu);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+            sk_warn("sto", "background checkpoint: %s", sqlite3_errmsg(k->db));
+        pthread_mutex_lock(&k->mu);
+        if (log > 0) k->runs++;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+static void ckpt_stop(sto_ckpt_t *k)
+{
+    if (!k) return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = 1;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->thread, NULL);
+    sqlite3_close_v2(k->db);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+int sto_checkpoint_in_background(sqlite3 *db, char *err, size_t errsz)
+{
+    sto_cache_t *c = registry_get(db);
+    const char *path = db ? sqlite3_db_filename(db, "main") : NULL;
+    if (!c || !path || !*path) {
+        sk_errf(err, errsz, "background checkpoints need a database file opened with sto_open");
+        return -1;
+    }
+    if (c->ckpt) return 0;
+    sto_ckpt_t *k = sk_calloc(1, sizeof *k);
+    if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_exec(k->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        sk_errf(err, errsz, "%s: checkpoint connection: %s", path,
+                k->db ? sqlite3_errmsg(k->db) : "out of memory");
+        sqlite3_close_v2(k->db);
+        free(k);
+        return -1;
+    }
+    sqlite3_busy_timeout(k->db, STO_BUSY_TIMEOUT_MS);
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    int rc = pthread_create(&k->thread, NULL, ckpt_main, k);
+    if (rc != 0) {
+        sk_errf(err, errsz, "checkpoint thread: %s", strerror(rc));
+        sqlite3_close_v2(k->db);
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mu);
+        free(k);
+        return -1;
+    }
+    c->ckpt = k;
+    sqlite3_wal_hook(db, ckpt_hook, k); /* replaces the automatic checkpoint */
+    return 0;
+}
+
+uint64_t sto_checkpoints(sqlite3 *db)
+{
+    sto_cache_t *c = registry_get(db);
+    uint64_t n = 0;
+    if (c && c->ckpt) {
+        pthread_mutex_lock(&c->ckpt->mu);
+        n = c->ckpt->runs;
+        pthread_mutex_unlock(&c->ckpt->mu);
+    }
+    return n;
 }
 
 /* ---- transactions --------------------------------------------------- */

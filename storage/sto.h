@@ -81,6 +81,28 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
  * Use this, not sqlite3_close(), on connections from sto_open(). */
 void sto_close(sqlite3 *db);
 
+/*
+ * Checkpoints on a thread of their own.  By default SQLite checkpoints the
+ * WAL inside the COMMIT that takes it past 1000 pages: that commit copies
+ * the pages into the database file and fdatasync()s it, which stalls the
+ * caller's event loop for milliseconds (more on a slow disk).  After this
+ * call, a commit that leaves STO_CKPT_PAGES or more pages in the WAL only
+ * wakes a thread with its own connection to the same file, which runs a
+ * PASSIVE checkpoint (it neither waits for nor blocks db's transactions;
+ * the next write transaction on db then starts the WAL over).  The thread
+ * also checkpoints every STO_CKPT_IDLE_MS.  Should it fall behind (the WAL
+ * at STO_CKPT_INLINE_PAGES pages), the committing connection checkpoints
+ * itself, as SQLite would.  sto_close(db) stops the thread.  Durability is
+ * unchanged: the WAL is the commit point either way.  Returns 0, or -1
+ * with err set (db then checkpoints as before).  Not for ":memory:".
+ */
+#define STO_CKPT_PAGES 1000
+#define STO_CKPT_INLINE_PAGES 20000
+#define STO_CKPT_IDLE_MS 1000
+int sto_checkpoint_in_background(sqlite3 *db, char *err, size_t errsz);
+/* Checkpoints the background thread ran (tests, metrics); 0 without one. */
+uint64_t sto_checkpoints(sqlite3 *db);
+
 /* The schema version recorded in the file (PRAGMA user_version), or -1. */
 int sto_schema_version(sqlite3 *db);
 

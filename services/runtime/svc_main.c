@@ -500,6 +500,10 @@ int svc_new(const svc_desc_t *desc, int argc, char **argv, svc_t **out, char *er
         int orc = sto_open(p.data, desc->migrations, desc->nmigrations, &svc->db, err, errsz);
         sk_buf_release(&p);
         if (orc < 0) goto fail;
+        /* commits never stall the loop with a checkpoint's copy + fsync */
+        char why[256];
+        if (sto_checkpoint_in_background(svc->db, why, sizeof why) < 0)
+            sk_warn("svc", "%s (checkpoints stay in the commits)", why);
         svc_add_ready_check(svc, "db", db_check, NULL);
     }
     if (svc_jwt_key_load_initial(svc, err, errsz) < 0) goto fail;

@@ -2,7 +2,7 @@
  * test_sto.c - storage/sto.h: pragmas, migrations (applied once, versioned,
  * rolled back on failure, newer files refused), transactions, the statement
  * cache, and binding (text, text with length, blobs with NULs, integers,
- * NULL) through sto_exec/sto_query.
+ * NULL) through sto_exec/sto_query, checkpoints on a thread of their own.
  */
 #include <check.h>
 #include <stdint.h>
@@ -375,6 +375,61 @@ START_TEST(test_exec_script)
 }
 END_TEST
 
+static long file_size(const char *p)
+{
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Commits never checkpoint themselves: the WAL hook wakes the thread, whose
+ * PASSIVE checkpoints copy the pages into the file while db stays open. */
+START_TEST(test_background_checkpoint)
+{
+    sqlite3 *db = open_ok(m_v3, 3);
+    char err[256] = "", wal[160], blob[3000];
+    memset(blob, 'x', sizeof blob);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    ck_assert_msg(sto_checkpoint_in_background(db, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(sto_checkpoint_in_background(db, err, sizeof err), 0); /* idempotent */
+    long db0 = file_size(path);
+    int i;
+    for (i = 0; i < 1200; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "k%d", i);
+        ck_assert_int_eq(sto_begin(db), 0);
+        ck_assert_int_eq(sto_exec(db, "INSERT INTO blobs (k, v) VALUES (?, ?)", "tb", k, blob, sizeof blob), 1);
+        ck_assert_int_eq(sto_commit(db), 0);
+    }
+    for (int w = 0; w < 500 && sto_checkpoints(db) == 0; w++)
+        usleep(10000);
+    ck_assert_msg(sto_checkpoints(db) > 0, "no background checkpoint in 5 s");
+    ck_assert_msg(file_size(path) > db0 + 1000 * 3000L, "database file %ld bytes (was %ld)", file_size(path), db0);
+    /* the WAL starts over after a complete checkpoint: it stays bounded */
+    for (; i < 4000; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "k%d", i);
+        int rc = sto_exec(db, "INSERT INTO blobs (k, v) VALUES (?, ?)", "tb", k, blob, sizeof blob);
+        ck_assert_msg(rc == 1, "insert %d: %s", i, sqlite3_errmsg(db));
+        if (i % 200 == 0) usleep(20000);
+    }
+    ck_assert_msg(file_size(wal) < (long)STO_CKPT_INLINE_PAGES * 4096, "WAL %ld bytes", file_size(wal));
+    sto_close(db); /* stops the thread */
+    sqlite3 *again = open_ok(m_v3, 3);
+    ck_assert_int_eq(count(again, "SELECT count(*) FROM blobs"), 4000);
+    sto_close(again);
+    /* not for memory databases */
+    sqlite3 *mem = NULL;
+    ck_assert_int_eq(sto_open(":memory:", m_v3, 3, &mem, err, sizeof err), 0);
+    ck_assert_int_eq(sto_checkpoint_in_background(mem, err, sizeof err), -1);
+    ck_assert_uint_eq(sto_checkpoints(mem), 0);
+    sto_close(mem);
+}
+END_TEST
+
 static Suite *sto_suite(void)
 {
     Suite *s = suite_create("sto");
@@ -391,6 +446,7 @@ static Suite *sto_suite(void)
     tcase_add_test(tc, test_exec_changes_and_guards);
     tcase_add_test(tc, test_bind_types);
     tcase_add_test(tc, test_exec_script);
+    tcase_add_test(tc, test_background_checkpoint);
     suite_add_tcase(s, tc);
     return s;
 }
