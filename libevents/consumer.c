@@ -8,6 +8,19 @@
  * goes through try_record(), which returns DONE (applied, duplicate,
  * skipped or dead-lettered: move past it) or AGAIN (keep it, pause the
  * partition, retry on the timer).
+ *
+ * Batches.  The records of one wake-up (serve()) are applied in ONE SQLite
+ * transaction, each in a SAVEPOINT of its own: a failing handler rolls back
+ * only its record, and the batch costs one WAL commit instead of one per
+ * record.  Until that COMMIT nothing leaves the process: outcomes are kept
+ * (and reported after it), offsets are committed after it, the relay is
+ * kicked after it.  Should the COMMIT fail, or SQLite abort the whole
+ * transaction (an I/O error, a full disk), every partition the batch
+ * touched goes back to where the batch found it (rewind: seek to its first
+ * record of the batch), and its records come again.  A rebalance during
+ * serve() ends the batch first, so that the offsets committed before the
+ * partitions go are those of committed work.  Retries (the timer) run
+ * outside batches, in their own transactions.
  */
 #include "consumer.h"
 
@@ -43,7 +56,17 @@ typedef struct part_s {
     rd_kafka_message_t *held; /* the record being retried, or NULL */
     int attempts;        /* failed attempts of held */
     struct event *timer; /* retry timer */
+    int64_t batch_from;  /* offset of its first record in the open batch; -1: none */
+    int64_t batch_prev;  /* next_offset when the batch reached it */
 } part_t;
+
+/* An outcome kept until the batch commits (with its record's message). */
+typedef struct kept_s {
+    const rd_kafka_message_t *m;
+    int attempt;
+    char *id, *type, *err;
+    ev_outcome_t o;
+} kept_t;
 
 struct ev_consumer_s {
     struct event_base *base;
@@ -64,6 +87,14 @@ struct ev_consumer_s {
     int closed;
     int stopping; /* ev_consumer_stop(): process nothing more */
     ev_rdk_ratelimit_t rl; /* error logs */
+    /* the batch (see the top of this file) */
+    int serving;   /* inside serve(): records open a batch */
+    int in_batch;  /* BEGIN done, COMMIT not yet */
+    int batch_lost; /* SQLite ended the transaction on its own */
+    kept_t *kept;
+    size_t nkept, capkept;
+    rd_kafka_message_t **msgs; /* done records of the batch, destroyed at its end */
+    size_t nmsgs, capmsgs;
 };
 
 enum { DONE = 0, AGAIN = 1 };
@@ -235,6 +266,7 @@ static part_t *part_add(ev_consumer_t *c, const char *topic, int32_t partition)
     p->partition = partition;
     p->next_offset = -1;
     p->committed = -1;
+    p->batch_from = -1;
     p->timer = need(evtimer_new(c->base, on_retry_timer, p));
     p->next = c->parts;
     c->parts = p;
@@ -372,10 +404,15 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
     }
 }
 
+static void batch_end(ev_consumer_t *c);
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
     ev_consumer_t *c = opaque;
+    /* Offsets committed below, and partitions freed, must be those of
+     * committed work. */
+    batch_end(c);
     int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -446,13 +483,80 @@ static void outcome(ev_consumer_t *c, const ev_record_t *rec, const char *id, co
     if (c->on_outcome) c->on_outcome(c->ctx, rec, id, type, o, err);
 }
 
+/* ---- one record's transaction: its own, or a savepoint in the batch ------------- */
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* SQLite rolls a whole transaction back on some errors (I/O, full disk,
+ * out of memory): then the batch is lost. */
+static void check_batch(ev_consumer_t *c)
+{
+    if (c->in_batch && !c->batch_lost && !sto_in_txn(c->db)) {
+        c->batch_lost = 1;
+        sk_error(FAC, "group %s: the database ended the batch's transaction: %s (its records come again)",
+                 c->group, sqlite3_errmsg(c->db));
+    }
+}
+
+static int step_begin(ev_consumer_t *c)
+{
+    if (!c->in_batch) return sto_begin(c->db);
+    if (c->batch_lost) return -1;
+    return exec_sql(c->db, "SAVEPOINT ev_record");
+}
+
+static int step_commit(ev_consumer_t *c)
+{
+    if (!c->in_batch) return sto_commit(c->db);
+    int rc = exec_sql(c->db, "RELEASE ev_record");
+    check_batch(c);
+    return c->batch_lost ? -1 : rc;
+}
+
+static void step_rollback(ev_consumer_t *c)
+{
+    if (!c->in_batch) {
+        sto_rollback(c->db);
+        return;
+    }
+    if (sto_in_txn(c->db)) {
+        exec_sql(c->db, "ROLLBACK TO ev_record");
+        exec_sql(c->db, "RELEASE ev_record");
+    }
+    check_batch(c);
+}
+
+/* outcome() now, or after the batch commits. */
+static void report(ev_consumer_t *c, const rd_kafka_message_t *m, const ev_record_t *rec, const char *id,
+                   const char *type, ev_outcome_t o, const char *err)
+{
+    if (!c->in_batch) {
+        outcome(c, rec, id, type, o, err);
+        return;
+    }
+    if (c->nkept == c->capkept) {
+        c->capkept = c->capkept ? c->capkept * 2 : 64;
+        c->kept = sk_realloc(c->kept, c->capkept * sizeof *c->kept);
+    }
+    kept_t *k = &c->kept[c->nkept++];
+    k->m = m;
+    k->attempt = rec->attempt;
+    k->id = id ? sk_strdup(id) : NULL;
+    k->type = type ? sk_strdup(type) : NULL;
+    k->err = err ? sk_strdup(err) : NULL;
+    k->o = o;
+}
+
 /*
  * Writes the record to <topic>.dlq through the outbox, in one transaction
  * with its position in processed_events.  Returns DONE, or AGAIN if the
  * database refused (the record is then retried like a failing handler).
  */
-static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, const char *why, const char *id,
-                       const char *type)
+static int dead_letter(ev_consumer_t *c, const rd_kafka_message_t *m, const ev_record_t *rec, int attempts,
+                       const char *why, const char *id, const char *type)
 {
     char pos[EV_POSITION_ID_MAX], dlq[300], err[ERRSZ] = "", *key = NULL, *value = NULL;
     int ret = AGAIN;
@@ -460,7 +564,7 @@ static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, c
     snprintf(dlq, sizeof dlq, "%s.dlq", rec->topic);
     if (rec->key && utf8_text(rec->key, rec->key_len)) key = sk_strndup(rec->key, rec->key_len);
     value = ev_dlq_value(rec, c->group, attempts, why, id, type);
-    if (sto_in_txn(c->db)) {
+    if (!c->in_batch && sto_in_txn(c->db)) {
         sk_errf(err, sizeof err, "a transaction is open on the database");
         free(key);
         free(value);
@@ -468,14 +572,14 @@ static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, c
                  rec->offset, err);
         return AGAIN;
     }
-    if (sto_begin(c->db) < 0) {
+    if (step_begin(c) < 0) {
         sk_errf(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
         goto out;
     }
     int fresh = ev_inbox_mark(c->db, c->group, pos, "dlq", err, sizeof err);
     if (fresh < 0) goto out;
     if (fresh && ev_outbox_add(c->db, dlq, key, value, NULL, err, sizeof err) < 0) goto out;
-    if (sto_commit(c->db) < 0) {
+    if (step_commit(c) < 0) {
         sk_errf(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
         goto out;
     }
@@ -483,14 +587,14 @@ static int dead_letter(ev_consumer_t *c, const ev_record_t *rec, int attempts, c
     if (fresh) {
         sk_warn(FAC, "%s[%" PRId32 "]@%" PRId64 "%s%s sent to %s after %d attempts: %s", rec->topic, rec->partition,
                 rec->offset, id ? " event " : "", id ? id : "", dlq, attempts, why);
-        ev_relay_kick(c->relay);
-        outcome(c, rec, id, type, EV_OUTCOME_DLQ, why);
+        if (!c->in_batch) ev_relay_kick(c->relay);
+        report(c, m, rec, id, type, EV_OUTCOME_DLQ, why);
     } else {
-        outcome(c, rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
+        report(c, m, rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
     }
 out:
     if (ret != DONE) {
-        sto_rollback(c->db);
+        step_rollback(c);
         sk_error(FAC, "cannot dead-letter %s[%" PRId32 "]@%" PRId64 ": %s (retried)", rec->topic, rec->partition,
                  rec->offset, err);
     }
@@ -544,24 +648,24 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
             err[0] = '\0';
         }
         if (err[0]) {
-            ret = dead_letter(c, &rec, 0, err, NULL, NULL);
+            ret = dead_letter(c, m, &rec, 0, err, NULL, NULL);
             goto out;
         }
     } else {
         if (ev_parse(rec.value, rec.value_len, &ev, err, sizeof err) < 0) {
-            ret = dead_letter(c, &rec, 0, err, NULL, NULL);
+            ret = dead_letter(c, m, &rec, 0, err, NULL, NULL);
             goto out;
         }
         id = ev->id;
         type = ev->type;
         if (!(h = handler_for(c, ev->type))) {
-            outcome(c, &rec, id, type, EV_OUTCOME_SKIPPED, NULL);
+            report(c, m, &rec, id, type, EV_OUTCOME_SKIPPED, NULL);
             goto out;
         }
     }
 
     /* 2. apply, once */
-    if (sto_in_txn(c->db)) {
+    if (!c->in_batch && sto_in_txn(c->db)) {
         /* Someone left a transaction open on the shared connection: never
          * roll back what is not ours; try again later (no attempt used). */
         sk_error(FAC, "a transaction is open on the database; %s[%" PRId32 "]@%" PRId64 " waits", rec.topic,
@@ -569,7 +673,7 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
         ret = AGAIN;
         goto out;
     }
-    if (sto_begin(c->db) < 0) {
+    if (step_begin(c) < 0) {
         sk_errf(err, sizeof err, "begin: %s", sqlite3_errmsg(c->db));
         goto failed;
     }
@@ -585,8 +689,8 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
     }
     if (rc < 0) goto failed;
     if (rc == 0) {
-        sto_rollback(c->db);
-        outcome(c, &rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
+        step_rollback(c);
+        report(c, m, &rec, id, type, EV_OUTCOME_DUPLICATE, NULL);
         goto out;
     }
     err[0] = '\0';
@@ -595,24 +699,29 @@ static int try_record(ev_consumer_t *c, const rd_kafka_message_t *m, int *attemp
         if (!err[0]) sk_errf(err, sizeof err, "handler failed");
         goto failed;
     }
-    if (sto_commit(c->db) < 0) {
+    if (step_commit(c) < 0) {
         sk_errf(err, sizeof err, "commit: %s", sqlite3_errmsg(c->db));
         goto failed;
     }
-    ev_relay_kick(c->relay);
-    outcome(c, &rec, id, type, EV_OUTCOME_APPLIED, NULL);
+    if (!c->in_batch) ev_relay_kick(c->relay);
+    report(c, m, &rec, id, type, EV_OUTCOME_APPLIED, NULL);
     goto out;
 
 failed:
-    sto_rollback(c->db);
+    step_rollback(c);
+    if (c->batch_lost) {
+        /* not the record's fault: the whole batch comes again */
+        ret = AGAIN;
+        goto out;
+    }
     ev_stats_get(&c->stats, type)->failed++;
     ++*attempts;
     if (*attempts >= c->max_attempts) {
-        ret = dead_letter(c, &rec, *attempts, err, id, type);
+        ret = dead_letter(c, m, &rec, *attempts, err, id, type);
     } else {
         sk_warn(FAC, "%s[%" PRId32 "]@%" PRId64 " %s (%s): attempt %d of %d failed: %s", rec.topic, rec.partition,
                 rec.offset, id, type ? type : "raw", *attempts, c->max_attempts, err);
-        outcome(c, &rec, id, type, EV_OUTCOME_RETRY, err);
+        report(c, m, &rec, id, type, EV_OUTCOME_RETRY, err);
         ret = AGAIN;
     }
 out:
@@ -679,6 +788,75 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     commit_pending(c);
 }
 
+/* ---- the batch -------------------------------------------------------------------- */
+
+static void batch_begin(ev_consumer_t *c)
+{
+    /* A transaction someone left open: records go one by one (and wait). */
+    if (sto_in_txn(c->db) || sto_begin(c->db) < 0) return;
+    c->in_batch = 1;
+    c->batch_lost = 0;
+}
+
+/* After a lost batch: the partition goes back to where the batch found it. */
+static void part_rewind(part_t *p)
+{
+    ev_consumer_t *c = p->c;
+    if (p->held) {
+        evtimer_del(p->timer);
+        rd_kafka_message_destroy(p->held);
+        p->held = NULL;
+    }
+    p->attempts = 0;
+    p->next_offset = p->batch_prev;
+    rd_kafka_topic_partition_list_t *l = one_partition(p, p->batch_from);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 0);
+    if (error) {
+        sk_warn(FAC, "seek %s[%" PRId32 "]: %s", p->topic, p->partition, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Commits the batch, then reports its outcomes and kicks the relay; or,
+ * when it cannot be committed, rewinds its partitions.  No-op outside a
+ * batch. */
+static void batch_end(ev_consumer_t *c)
+{
+    if (!c->in_batch) return;
+    int ok = !c->batch_lost && sto_in_txn(c->db);
+    if (ok && sto_commit(c->db) < 0) {
+        sk_error(FAC, "group %s: cannot commit a batch of %zu records: %s (they come again)", c->group,
+                 c->nkept, sqlite3_errmsg(c->db));
+        ok = 0;
+    }
+    if (!ok) sto_rollback(c->db);
+    c->in_batch = 0;
+    c->batch_lost = 0;
+    for (size_t i = 0; i < c->nkept; i++) {
+        kept_t *k = &c->kept[i];
+        if (ok) {
+            ev_record_t rec;
+            record_of(k->m, k->attempt, &rec);
+            outcome(c, &rec, k->id, k->type, k->o, k->err);
+        }
+        free(k->id);
+        free(k->type);
+        free(k->err);
+    }
+    c->nkept = 0;
+    for (size_t i = 0; i < c->nmsgs; i++)
+        rd_kafka_message_destroy(c->msgs[i]);
+    c->nmsgs = 0;
+    for (part_t *p = c->parts; p; p = p->next) {
+        if (p->batch_from < 0) continue;
+        if (!ok) part_rewind(p);
+        p->batch_from = -1;
+    }
+    if (ok) ev_relay_kick(c->relay);
+}
+
 static void on_message(ev_consumer_t *c, rd_kafka_message_t *m)
 {
     if (m->err) {
@@ -696,12 +874,26 @@ static void on_message(ev_consumer_t *c, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
+    if (c->serving && !c->in_batch) batch_begin(c);
+    if (c->in_batch && p->batch_from < 0) {
+        p->batch_from = m->offset;
+        p->batch_prev = p->next_offset;
+    }
     if (try_record(c, m, &p->attempts) == AGAIN) {
         part_hold(p, m);
-        return;
+    } else {
+        part_done(p, m);
+        if (c->in_batch) {
+            if (c->nmsgs == c->capmsgs) {
+                c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 64;
+                c->msgs = sk_realloc(c->msgs, c->capmsgs * sizeof *c->msgs);
+            }
+            c->msgs[c->nmsgs++] = m; /* outcomes may point into it until the batch ends */
+        } else {
+            rd_kafka_message_destroy(m);
+        }
     }
-    part_done(p, m);
-    rd_kafka_message_destroy(m);
+    if (c->batch_lost) batch_end(c);
 }
 
 /* Serves the consumer queue: records, rebalances, commits, errors, logs. */
@@ -709,10 +901,13 @@ static void serve(ev_consumer_t *c)
 {
     int n = 0;
     rd_kafka_message_t *m;
+    c->serving = 1;
     while (n < POLL_BUDGET && (m = rd_kafka_consumer_poll(c->rk, 0)) != NULL) {
         on_message(c, m);
         n++;
     }
+    c->serving = 0;
+    batch_end(c);
     commit_pending(c);
     if (n >= POLL_BUDGET) ev_rdk_watch_again(&c->watch);
 }
@@ -940,6 +1135,8 @@ void ev_consumer_free(ev_consumer_t *c)
     if (c->rk) rd_kafka_destroy(c->rk);
     if (c->tick_ev) event_free(c->tick_ev);
     ev_stats_release(&c->stats);
+    free(c->kept);
+    free(c->msgs);
     free(c->group);
     free(c);
 }

@@ -17,21 +17,27 @@
  *      with a raw handler (kv.expired) are not envelopes: the value is
  *      parsed as JSON and, if the entry names a schema, validated with
  *      ev_validate(); failing that, it goes to the DLQ at once too.
- *   2. Apply, in ONE SQLite transaction (BEGIN IMMEDIATE on db):
+ *   2. Apply, in a SAVEPOINT of its own inside the wake-up's ONE SQLite
+ *      transaction (BEGIN IMMEDIATE on db, committed once for all the
+ *      records the wake-up took: one WAL commit per batch, not per record):
  *      record (consumer = group, event_id) in processed_events - if it is
- *      already there the event is a redelivery: nothing runs, the
- *      transaction ends, the offset moves on - then run the handler; commit.
- *      Raw records and undecodable ones have no event id: their id is their
- *      position, "<topic>/<partition>/<offset>".
- *   3. Only after the commit, commit the Kafka offset (offset + 1; async,
- *      batched per wake-up).  Dying between 2 and 3 means the record comes
- *      again and step 2 skips it: at-least-once delivery, effectively-once
- *      effects.
+ *      already there the event is a redelivery: nothing runs, the savepoint
+ *      is rolled back, the offset moves on - then run the handler; release
+ *      the savepoint.  Raw records and undecodable ones have no event id:
+ *      their id is their position, "<topic>/<partition>/<offset>".
+ *   3. Only after the batch's COMMIT: report the outcomes, kick the relay,
+ *      commit the Kafka offsets (offset + 1; async).  Dying between 2 and 3
+ *      means the records come again and step 2 skips them: at-least-once
+ *      delivery, effectively-once effects.  If the COMMIT fails, or SQLite
+ *      ends the transaction by itself (an I/O error, a full disk), the
+ *      batch's partitions are sought back to its first records, which come
+ *      again.  A rebalance ends the batch before offsets are committed.
  *
- * A handler returning -1 rolls its transaction back.  The partition is then
+ * A handler returning -1 rolls its savepoint back (the batch's other
+ * records stay).  The partition is then
  * paused (rd_kafka_pause_partitions; other partitions go on), the record is
- * kept, and a libevent timer retries it after backoff_ms * 2^(attempt-1)
- * (at most backoff_max_ms) - the loop never blocks.  After max_attempts
+ * kept, and a libevent timer retries it (in a transaction of its own) after
+ * backoff_ms * 2^(attempt-1) (at most backoff_max_ms) - the loop never blocks.  After max_attempts
  * failed attempts the record goes to the DLQ and the partition resumes at
  * the next record (a seek, then rd_kafka_resume_partitions).  If the
  * partition is revoked meanwhile, the count is lost: its next owner starts
@@ -191,7 +197,7 @@ typedef enum {
 /* "applied", "duplicate", "skipped", "retry", "dlq". */
 const char *ev_outcome_name(ev_outcome_t o);
 
-/* Called after each record's transaction (before its offset is committed):
+/* Called for each record once its batch committed (before its offset is committed):
  * for logs, tests and metrics.  event_id and type are NULL when unknown; err
  * is the reason for RETRY and DLQ, else NULL.  All borrowed. */
 typedef void (*ev_outcome_fn)(void *ctx, const ev_record_t *rec, const char *event_id, const char *type,

@@ -23,7 +23,9 @@
  *       runs a consumer (and a relay, for the DLQ and the handler's events)
  *       with a handler for user.registered whose behaviour depends on
  *       data.email: "fail-..." always fails; "flakyN-..." fails the first N
- *       attempts; anything else applies: it counts the event in
+ *       attempts; "abort-..." rolls the whole transaction back the first
+ *       time (as SQLite does on an I/O error), then applies; anything else
+ *       applies: it counts the event in
  *       applied(event_id, n) and emits user.created through the outbox, in
  *       the handler's transaction.  Prints one line per outcome:
  *         outcome NAME TOPIC/PARTITION/OFFSET EVENT_ID TYPE attempt=N
@@ -295,6 +297,13 @@ static int on_user_registered(void *ctx, sqlite3 *db, const ev_event_t *ev, char
     const char *email = ev_str(ev->data, "email");
     if (!strncmp(email, "fail-", 5)) {
         snprintf(err, errsz, "boom: %s", email);
+        return -1;
+    }
+    if (!strncmp(email, "abort-", 6) && flaky_attempt(ev->id) == 1) {
+        /* what SQLite does on an I/O error or a full disk: the whole
+         * transaction - the batch - is gone */
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(err, errsz, "aborted the transaction: %s", email);
         return -1;
     }
     if (!strncmp(email, "flaky", 5)) {

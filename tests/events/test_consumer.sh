@@ -9,8 +9,9 @@
 #      handler is skipped; the offsets end committed at the high watermark.
 #   2. offsets reset to 0 (everything redelivered): nothing is applied or
 #      dead-lettered again - the inbox turns all of it into duplicates.
-#   3. the consumer dies right after a transaction's commit, before its
-#      offset commit: the next run gets that record again and skips it.
+#   3. the consumer dies right after a batch's commit (at the 5th outcome
+#      it reports), before its offset commit: the next run gets those
+#      records again and skips them, and applies only the rest.
 #   4. a record whose handler keeps failing holds its partition: the later
 #      record of the same key is not applied, and the committed offset stays
 #      at the failing record (offsets are committed only after a commit).
@@ -18,6 +19,9 @@
 #      records applied once each, invalid ones and a failing one
 #      dead-lettered, and nothing again after an offset reset (records
 #      without an event id are deduplicated by their position).
+#   6. a handler ends the batch's transaction (as SQLite does on an I/O
+#      error): the records of the batch before it, rolled back with it, come
+#      again and are applied; every event is applied exactly once.
 source "$(dirname "$0")/lib.sh"
 
 DB="$T/consumer.db"
@@ -109,9 +113,13 @@ rc=$(ev_status consume "$DB" "$BROKER_ADDR" "$GROUP" "$TOPIC" --until-caught-up 
 ev offsets "$BROKER_ADDR" "$GROUP" "$TOPIC" >"$T/offsets3.txt"
 awk '$2 < $3 { behind++ } END { exit behind ? 0 : 1 }' "$T/offsets3.txt" ||
     fail "after the crash no partition is behind: $(cat "$T/offsets3.txt")"
+# A batch's records share one transaction: at least the 5 reported were
+# committed before the crash, maybe the whole batch.
+before=$(ev applied "$DB" | wc -l)
+[[ $before -ge 26 && $before -le 31 ]] || fail "expected 26 to 31 applied events after the crash, found $before"
 ev consume "$DB" "$BROKER_ADDR" "$GROUP" "$TOPIC" --until-caught-up 90 >"$T/run3.out"
 for o in applied duplicate; do log "  $o: $(outcomes "$T/run3.out" "$o")"; done
-[[ $(outcomes "$T/run3.out" applied) -eq 5 ]] || fail "expected the 5 remaining events to be applied"
+[[ $(outcomes "$T/run3.out" applied) -eq $((31 - before)) ]] || fail "expected the $((31 - before)) remaining events to be applied"
 [[ $(outcomes "$T/run3.out" duplicate) -ge 1 ]] || fail "the record whose offset was not committed did not come again"
 ev applied "$DB" >"$T/applied3.txt"
 [[ $(wc -l <"$T/applied3.txt") -eq 31 ]] || fail "expected 31 applied events"
@@ -159,5 +167,24 @@ ev consume "$T/raw.db" "$BROKER_ADDR" it-raw "$RAW" --raw --until-caught-up 60 -
 [[ $(outcomes "$T/run5b.out" duplicate) -eq 6 ]] || fail "expected 6 duplicates after the reset"
 [[ $(ev applied "$T/raw.db" | awk '$2 != 1' | wc -l) -eq 0 ]] || fail "a raw record was applied twice"
 [[ $(topic_count "$RAW.dlq") -eq 3 ]] || fail "the raw DLQ grew after the reset"
+
+log "6. SQLite ends a batch's transaction half way: its records come again, none is lost"
+LOST=it.lost
+{
+    for i in $(seq 1 12); do
+        if [[ $i -eq 7 ]]; then echo "k|$(registered e-l-$i k abort-$i@x.test)"
+        else echo "k|$(registered e-l-$i k ok-l$i@x.test)"; fi
+    done
+} >"$T/records6.txt"
+kc -P -t "$LOST" -K '|' <"$T/records6.txt" || fail "kcat could not produce"
+created=$(topic_count user.created)
+ev consume "$T/lost.db" "$BROKER_ADDR" it-lost "$LOST" --until-caught-up 60 --backoff 50 >"$T/run6.out"
+grep -q 'ended the batch' "$EV_ERR" || fail "the consumer did not notice the lost transaction"
+log "  applied: $(outcomes "$T/run6.out" applied), retry: $(outcomes "$T/run6.out" retry)"
+[[ $(outcomes "$T/run6.out" applied) -eq 12 ]] || fail "expected 12 applied outcomes"
+ev applied "$T/lost.db" >"$T/applied6.txt"
+[[ $(wc -l <"$T/applied6.txt") -eq 12 ]] || fail "expected 12 applied events, found $(wc -l <"$T/applied6.txt")"
+[[ $(awk '$2 != 1' "$T/applied6.txt" | wc -l) -eq 0 ]] || fail "an event was applied twice"
+[[ $(topic_count user.created) -eq $((created + 12)) ]] || fail "expected 12 more user.created events"
 
 stop_broker
