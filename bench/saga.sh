@@ -133,7 +133,7 @@ load_args=(--auth-url "http://127.0.0.1:${port[auth]}" --catalog-url "http://127
            --booking-url "http://127.0.0.1:${port[booking]}" --payment-url "http://127.0.0.1:${port[payment]}"
            --notification-url "http://127.0.0.1:${port[notification]}"
            --admin-email "$admin_email" --admin-password "$admin_pw" --pay auto --check-emails yes
-           --timeout-s 300 --settle-s 60)
+           --timeout-s 300 --settle-s 60 --brokers "127.0.0.1:$kport")
 # shellcheck disable=SC2206
 [ -n "${LOAD_ARGS:-}" ] && load_args+=(${LOAD_ARGS})
 [ "$via_gw" = 1 ] && load_args+=(--gateway "http://127.0.0.1:${port[gateway]}")
