@@ -182,8 +182,10 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
     sqlite3_finalize(st);
     if (!mode_ok) goto out;
 
-    if (sto_exec_script(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", emsg,
-                        sizeof emsg) < 0) {
+    char pragmas[160];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d;",
+             STO_CACHE_KIB);
+    if (sto_exec_script(db, pragmas, emsg, sizeof emsg) < 0) {
         sk_errf(err, errsz, "%s: pragmas: %s", path, emsg);
         goto out;
     }

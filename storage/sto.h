@@ -6,9 +6,10 @@
  * sto_open(); modules may call the sqlite3 API on it directly.  What sto
  * adds is:
  *
- *   - sto_open(): WAL journal, synchronous=NORMAL, foreign_keys=ON, a busy
- *     timeout of STO_BUSY_TIMEOUT_MS, extended result codes, then the
- *     service's migrations (see sto_migration_t).
+ *   - sto_open(): WAL journal, synchronous=NORMAL, foreign_keys=ON, a page
+ *     cache of STO_CACHE_KIB, a busy timeout of STO_BUSY_TIMEOUT_MS,
+ *     extended result codes, then the service's migrations (see
+ *     sto_migration_t).
  *   - sto_begin/commit/rollback: BEGIN IMMEDIATE transactions (the write lock
  *     is taken up front, so a transaction never fails half way with BUSY on
  *     its first write).
@@ -38,6 +39,11 @@
 #include <sqlite3.h>
 
 #define STO_BUSY_TIMEOUT_MS 5000
+/* SQLite's page cache per connection (its default is 2 MiB).  Pages not in
+ * it are read from the kernel's page cache, which every process shares; the
+ * saga benchmark runs as fast with 512 KiB and each service keeps ~1.5 MiB
+ * less (docs/benchmarks-saga.md). */
+#define STO_CACHE_KIB 512
 
 /*
  * One schema migration.  A service declares a static array of them:

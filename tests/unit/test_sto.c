@@ -69,6 +69,7 @@ START_TEST(test_open_pragmas)
     ck_assert_int_eq(count(db, "PRAGMA foreign_keys"), 1);
     ck_assert_int_eq(count(db, "PRAGMA synchronous"), 1); /* NORMAL */
     ck_assert_int_eq(count(db, "PRAGMA busy_timeout"), STO_BUSY_TIMEOUT_MS);
+    ck_assert_int_eq(count(db, "PRAGMA cache_size"), -STO_CACHE_KIB);
 
     /* Foreign keys are enforced. */
     ck_assert_int_eq(
