@@ -74,6 +74,7 @@ stop() { # PID: TERM, wait up to 15 s, then KILL
 }
 cleanup() {
     local i
+    stop "${pid[sampler]:-}"
     for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop "${pid[${services[$i]}]:-}"; done
     stop "${pid[broker]:-}"
     if [ "$keep" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
@@ -168,9 +169,27 @@ print(d)' "$@"; }
 
 # warm-up (not reported): the consumer groups form, the first catalogs
 # reach every projection, SQLite and the page cache warm up
+# the summed VmRSS of every process, sampled every 0.2 s through the runs
+# (setup included: souk-auth's argon2id hashes of the load's users)
+rss_pids=$(for s in "${all[@]}"; do printf '%s ' "${pid[$s]}"; done)
+(
+    max=0
+    while :; do
+        sum=0
+        for p in $rss_pids; do
+            r=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$p/status" 2>/dev/null) || r=0
+            sum=$((sum + ${r:-0}))
+        done
+        [ "$sum" -gt "$max" ] && { max=$sum; echo "$max" >"$tmp/rss-max"; }
+        sleep 0.2
+    done
+) &
+pid[sampler]=$!
 run warmup --bookings 300 --concurrency 16
 run closed --bookings "$n" --concurrency "$conc"
 run open --bookings "$n" --rate "$rate"
+stop "${pid[sampler]}"
+pid[sampler]=
 
 # ---- memory ----------------------------------------------------------------
 # VmRSS counts the pages of shared libraries (libcrypto, librdkafka, libc,
@@ -208,6 +227,7 @@ printf '%-46s %10.0f %8s\n' "  confirmed bookings/s" "$o_cps" "/s"
 printf '%-46s %10.1f %8s\n' "  p50 POST->CONFIRMED" "$o_p50" "ms"
 printf '%-46s %10.1f %8s   <= 100   %s\n' "  p99 POST->CONFIRMED at ${rate}/s" "$o_p99" "ms" "$(check "$o_p99" "<=" 100)"
 printf '%-46s %10s %8s   <= 100   %s\n' "total RSS now (sum of VmRSS, 8 processes)" "$rss_mib" "MiB" "$(check "$rss_mib" "<=" 100)"
+printf '%-46s %10s %8s\n' "highest sum of VmRSS during the runs" "$(mib "$(cat "$tmp/rss-max" 2>/dev/null || echo 0)")" "MiB"
 printf '%-46s %10s %8s\n' "total peak RSS (sum of VmHWM)" "$hwm_mib" "MiB"
 printf '%-46s %10s %8s\n' "  of RSS now: anonymous (heap, stacks)" "$(mib "$anon_sum")" "MiB"
 printf '%-46s %10s %8s\n' "total Pss (shared library pages split)" "$(mib "$pss_sum")" "MiB"
