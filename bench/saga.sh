@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # bench/saga.sh - the booking saga under load: throughput, latency, memory.
 #
-#   bench/saga.sh [-n BOOKINGS] [-c CONCURRENCY] [-r RATE] [-g] [-k] [-p PROCESS]
+#   bench/saga.sh [-n BOOKINGS] [-c CONCURRENCY] [-r RATE] [-a] [-g] [-k] [-p PROCESS]
 #   env BUILD_DIR   release build directory (default ./build-rel)
 #   env SVC_ARGS    extra flags for every service (e.g. "--log-level warn")
 #   env LOAD_ARGS   extra flags for both souk load runs (e.g. "--poll-ms 25")
-#   env BOOKING_ARGS, PAYMENT_ARGS, CATALOG_ARGS, NOTIFICATION_ARGS,
+#   env BOOKING_ARGS, PAYMENT_ARGS, CATALOG_ARGS, NOTIFICATION_ARGS, ANALYTICS_ARGS,
 #       BROKER_ARGS extra flags for one process (for tuning experiments)
 #
 # A benchmark, not a test: it prints figures and the targets, and fails only
@@ -26,6 +26,8 @@
 #     prints confirmed bookings/s, p50/p99 POST->CONFIRMED, CPU per process
 #     and the summed RSS, against the targets: >= 1,000 bookings/s; p99 <=
 #     100 ms at 500/s offered; total RSS <= 100 MiB.
+#  -a also runs souk-analytics (which indexes every event and log line), as
+#     souk up does.
 #  -k keeps the temporary dir (logs, databases, .eml files).
 #  -p PROCESS (booking, broker, ...) records that process with `perf record
 #     -g` during the closed-loop run and prints the top of `perf report`.
@@ -35,12 +37,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-n=5000 conc=64 rate=500 via_gw=0 keep=0 profile=
-while getopts "n:c:r:gkp:h" opt; do
+n=5000 conc=64 rate=500 via_gw=0 keep=0 profile= with_an=0
+while getopts "n:c:r:agkp:h" opt; do
     case $opt in
     n) n=$OPTARG ;;
     c) conc=$OPTARG ;;
     r) rate=$OPTARG ;;
+    a) with_an=1 ;;
     g) via_gw=1 ;;
     k) keep=1 ;;
     p) profile=$OPTARG ;;
@@ -60,6 +63,7 @@ souk=$build/tools/souk
 broker_bin=$build/broker/souk-broker
 freeport=$build/tests/tools/freeport
 services=(auth user catalog booking payment notification gateway)
+[ "$with_an" = 1 ] && services=(auth user catalog booking payment notification analytics gateway)
 
 # ---- processes -------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/souk-saga.XXXXXX")
@@ -111,6 +115,7 @@ for s in "${services[@]}"; do
     booking) extra=${BOOKING_ARGS:-} ;;
     catalog) extra=${CATALOG_ARGS:-} ;;
     notification) extra=${NOTIFICATION_ARGS:-} ;;
+    analytics) extra=${ANALYTICS_ARGS:-} ;;
     gateway)
         for u in auth user catalog booking payment notification; do
             args+=("--$u-url" "127.0.0.1:${port[$u]}")
@@ -226,7 +231,7 @@ printf '%-46s %10.0f %8s\n' "offered rate (open loop)" "$o_off" "/s"
 printf '%-46s %10.0f %8s\n' "  confirmed bookings/s" "$o_cps" "/s"
 printf '%-46s %10.1f %8s\n' "  p50 POST->CONFIRMED" "$o_p50" "ms"
 printf '%-46s %10.1f %8s   <= 100   %s\n' "  p99 POST->CONFIRMED at ${rate}/s" "$o_p99" "ms" "$(check "$o_p99" "<=" 100)"
-printf '%-46s %10s %8s   <= 100   %s\n' "total RSS now (sum of VmRSS, 8 processes)" "$rss_mib" "MiB" "$(check "$rss_mib" "<=" 100)"
+printf '%-46s %10s %8s   <= 100   %s\n' "total RSS now (sum of VmRSS, ${#all[@]} processes)" "$rss_mib" "MiB" "$(check "$rss_mib" "<=" 100)"
 printf '%-46s %10s %8s\n' "highest sum of VmRSS during the runs" "$(mib "$(cat "$tmp/rss-max" 2>/dev/null || echo 0)")" "MiB"
 printf '%-46s %10s %8s\n' "total peak RSS (sum of VmHWM)" "$hwm_mib" "MiB"
 printf '%-46s %10s %8s\n' "  of RSS now: anonymous (heap, stacks)" "$(mib "$anon_sum")" "MiB"

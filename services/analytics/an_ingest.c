@@ -11,7 +11,11 @@
  * UNIQUE keys (events.id; (topic, partition, offset) for log lines and raw
  * records) with INSERT OR IGNORE, and a whole poll batch commits at once:
  *
- *   1. poll up to --batch records (never blocking: rd_kafka_consumer_poll 0);
+ *   1. poll up to --batch records (never blocking: rd_kafka_consumer_poll 0),
+ *      at most once per --linger-ms: records that come sooner wait in
+ *      librdkafka's queue, so that a busy stream is stored in fewer,
+ *      larger transactions (each commit rewrites the index pages it
+ *      touched; the FTS5 indexes merge larger segments);
  *   2. BEGIN; store each (an_store_record); COMMIT;
  *   3. only then store their offsets (rd_kafka_offsets_store); librdkafka's
  *      auto-commit sends the stored offsets once a second and at close.
@@ -62,7 +66,8 @@ struct an_ingest_s {
     size_t nnexts, capnexts;
     rd_kafka_t *rk;
     ev_rdk_watch_t watch;
-    struct event *tick_ev, *retry_ev;
+    struct event *tick_ev, *retry_ev, *linger_ev;
+    int64_t last_store_ms; /* sk_mono_ms() of the last batch stored */
     rd_kafka_message_t **held; /* a batch whose transaction failed */
     size_t nheld;
     int retry_ms;
@@ -161,11 +166,17 @@ static int store_event(sqlite3 *db, const cJSON *o, const char *topic, int32_t p
     if (!agg) agg = ev_str(data, "userId");
     if (!agg) agg = ev_str(data, "catalogId");
     int valid = s && s->envelope && ev_validate(type, data, NULL, 0) == 0;
-    return sto_exec(db,
-                    "INSERT OR IGNORE INTO events (id, type, time_ms, source, correlation_id, causation_id,"
-                    " agg_id, topic, part, off, valid, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "ttItttttIIiT", id, type, time_ms, jstr(o, "source"), jstr(o, "correlationId"),
-                    jstr(o, "causationId"), agg, topic, (int64_t)partition, offset, valid, value, value_len);
+    int n = sto_exec(db,
+                     "INSERT OR IGNORE INTO events (id, type, time_ms, source, correlation_id, causation_id,"
+                     " agg_id, topic, part, off, valid, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ttItttttIIiT", id, type, time_ms, jstr(o, "source"), jstr(o, "correlationId"),
+                     jstr(o, "causationId"), agg, topic, (int64_t)partition, offset, valid, value, value_len);
+    if (n <= 0) return n;
+    /* indexed here, not by a trigger (see analytics.c) */
+    if (sto_exec(db, "INSERT INTO events_fts (rowid, doc) VALUES (?, ?)", "IT", sqlite3_last_insert_rowid(db),
+                 value, value_len) < 0)
+        return -1;
+    return n;
 }
 
 static int store_log(sqlite3 *db, const cJSON *o, const char *topic, int32_t partition, int64_t offset, int64_t ts,
@@ -182,6 +193,7 @@ static int store_log(sqlite3 *db, const cJSON *o, const char *topic, int32_t par
                      value_len);
     if (n <= 0 || !msg) return n;
     int64_t seq = sqlite3_last_insert_rowid(db);
+    if (sto_exec(db, "INSERT INTO logs_fts (rowid, msg) VALUES (?, ?)", "It", seq, msg) < 0) return -1;
     if (add_refs(db, msg, seq) < 0) return -1;
     if (service && !strcmp(service, "notification") && notification_line(db, msg, time_ms) < 0) return -1;
     return n;
@@ -405,7 +417,31 @@ static void serve(an_ingest_t *in)
     }
     free_msgs(m, n);
     free(m);
+    in->last_store_ms = sk_mono_ms();
     if (n == max) ev_rdk_watch_again(&in->watch); /* more may be waiting: after other events */
+}
+
+/* Records arrived: stored now, or --linger-ms after the last batch (they
+ * wait in librdkafka's queue; the timer comes back for them, since the
+ * queue, left non-empty, wakes no one). */
+static void serve_soon(an_ingest_t *in)
+{
+    int64_t wait = in->last_store_ms + in->an->conf->linger_ms - sk_mono_ms();
+    if (wait <= 0) {
+        serve(in);
+        return;
+    }
+    if (!evtimer_pending(in->linger_ev, NULL)) {
+        struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+        evtimer_add(in->linger_ev, &tv);
+    }
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    serve(arg);
 }
 
 static void on_queue(evutil_socket_t fd, short what, void *arg)
@@ -414,7 +450,7 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
     (void)what;
     an_ingest_t *in = arg;
     ev_rdk_watch_drain(&in->watch);
-    serve(in);
+    serve_soon(in);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -499,8 +535,9 @@ an_ingest_t *an_ingest_new(an_t *an, char *err, size_t errsz)
         goto fail;
     in->tick_ev = event_new(svc_base(an->svc), -1, EV_PERSIST, on_tick, in);
     in->retry_ev = evtimer_new(svc_base(an->svc), on_retry, in);
+    in->linger_ev = evtimer_new(svc_base(an->svc), on_linger, in);
     struct timeval tv = {1, 0};
-    if (!in->tick_ev || !in->retry_ev || event_add(in->tick_ev, &tv) < 0) {
+    if (!in->tick_ev || !in->retry_ev || !in->linger_ev || event_add(in->tick_ev, &tv) < 0) {
         sk_errf(err, errsz, "analytics consumer: cannot add its timers");
         goto fail;
     }
@@ -551,6 +588,7 @@ void an_ingest_free(an_ingest_t *in)
     if (in->tick_ev) event_free(in->tick_ev);
     drop_held(in);
     if (in->retry_ev) event_free(in->retry_ev);
+    if (in->linger_ev) event_free(in->linger_ev);
     for (size_t i = 0; i < in->nnexts; i++) free(in->nexts[i].topic);
     free(in->nexts);
     ev_rdk_watch_stop(&in->watch);

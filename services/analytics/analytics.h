@@ -28,6 +28,8 @@ typedef struct an_conf_s {
     char *auth_url;         /* --auth-url (127.0.0.1:8081): POST /analytics/login goes there */
     int64_t batch;          /* --batch (5000): records per transaction at most */
     int64_t export_max;     /* --export-max-events (100000): events per export answer */
+    int64_t nice;           /* --nice (10): scheduling niceness of every thread */
+    int64_t linger_ms;      /* --linger-ms (250): at most one stored batch this often */
 } an_conf_t;
 
 typedef struct an_ingest_s an_ingest_t;
