@@ -45,6 +45,7 @@
 #define ERRSZ 512
 #define CLOSE_COMMIT_MS 5000 /* the final commit waits at most this long */
 #define CREATE_TOPICS_MS 3000 /* at start, creating missing topics waits at most this long */
+#define SOLO_MS 2000          /* after a lost batch, records go one per transaction this long */
 
 typedef struct part_s {
     struct part_s *next;
@@ -91,6 +92,7 @@ struct ev_consumer_s {
     int serving;   /* inside serve(): records open a batch */
     int in_batch;  /* BEGIN done, COMMIT not yet */
     int batch_lost; /* SQLite ended the transaction on its own */
+    int64_t solo_until_ms; /* after a lost batch: one transaction per record until then */
     kept_t *kept;
     size_t nkept, capkept;
     rd_kafka_message_t **msgs; /* done records of the batch, destroyed at its end */
@@ -802,6 +804,7 @@ static void batch_begin(ev_consumer_t *c)
 static void part_rewind(part_t *p)
 {
     ev_consumer_t *c = p->c;
+    int paused = p->held != NULL;
     if (p->held) {
         evtimer_del(p->timer);
         rd_kafka_message_destroy(p->held);
@@ -815,7 +818,7 @@ static void part_rewind(part_t *p)
         sk_warn(FAC, "seek %s[%" PRId32 "]: %s", p->topic, p->partition, rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     }
-    rd_kafka_resume_partitions(c->rk, l);
+    if (paused) rd_kafka_resume_partitions(c->rk, l); /* only then: a resume restarts the fetch */
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -831,7 +834,14 @@ static void batch_end(ev_consumer_t *c)
                  c->nkept, sqlite3_errmsg(c->db));
         ok = 0;
     }
-    if (!ok) sto_rollback(c->db);
+    if (!ok) {
+        sto_rollback(c->db);
+        /* Its records come again one per transaction for a while, so that
+         * a record that keeps failing is retried, backed off and
+         * dead-lettered on its own, like any failing record, instead of
+         * taking every batch down with it. */
+        c->solo_until_ms = sk_mono_ms() + SOLO_MS;
+    }
     c->in_batch = 0;
     c->batch_lost = 0;
     for (size_t i = 0; i < c->nkept; i++) {
@@ -874,7 +884,7 @@ static void on_message(ev_consumer_t *c, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    if (c->serving && !c->in_batch) batch_begin(c);
+    if (c->serving && !c->in_batch && sk_mono_ms() >= c->solo_until_ms) batch_begin(c);
     if (c->in_batch && p->batch_from < 0) {
         p->batch_from = m->offset;
         p->batch_prev = p->next_offset;

@@ -31,7 +31,10 @@
  *      delivery, effectively-once effects.  If the COMMIT fails, or SQLite
  *      ends the transaction by itself (an I/O error, a full disk), the
  *      batch's partitions are sought back to its first records, which come
- *      again.  A rebalance ends the batch before offsets are committed.
+ *      again, one per transaction for the next 2 s: a record that keeps
+ *      breaking its transaction is then retried and dead-lettered on its
+ *      own (below).  A rebalance ends the batch before offsets are
+ *      committed.
  *
  * A handler returning -1 rolls its savepoint back (the batch's other
  * records stay).  The partition is then
@@ -76,8 +79,9 @@
  * (never BEGIN/COMMIT themselves), may add outbox rows (ev_outbox_add_event;
  * the relay is kicked after the commit), must not block, and return 0, or
  * -1 with a reason in err (which ends up in the log and the DLQ record).
- * Effects outside db (a key-store write, an email) are not rolled back and
- * may repeat on a retry: make them idempotent.
+ * Effects outside db (a key-store write, an email, a log line, a metric) are
+ * not rolled back and may repeat on a retry - or when a later record of the
+ * same batch loses the batch's transaction: make them idempotent.
  *
  * A handler, for the shape of it:
  *

@@ -973,6 +973,10 @@ static void list_catalog(ld_t *ld, int cat, int page, int final)
 
 /* ---- --brokers: terminal statuses from the booking topic -------------------------- */
 
+/* Events of bookings not (yet) known kept at most: other clients' bookings
+ * pass by too. */
+#define EARLY_MAX 100000
+
 /* A terminal event for a booking whose 202 has not been read yet. */
 typedef struct ld_early_s {
     int status;
@@ -1019,7 +1023,8 @@ static void watch_record(ld_t *ld, const rd_kafka_message_t *m, int64_t now)
         ld_booking_t *b = sk_map_get(&ld->by_id, id, strlen(id));
         if (b) {
             watch_finish(ld, b, st, ev->time_ms, now, ticket, reason);
-        } else if (ld->phase_bookings && !sk_map_get(&ld->early, id, strlen(id))) {
+        } else if ((ld->phase_bookings || ld->in_flight > 0) && sk_map_count(&ld->early) < EARLY_MAX &&
+                   !sk_map_get(&ld->early, id, strlen(id))) {
             /* maybe ours, its 202 still on the way; a CANCELLED after a
              * CONFIRMED keeps the first */
             ld_early_t *e = sk_calloc(1, sizeof *e);

@@ -24,7 +24,8 @@
  *       with a handler for user.registered whose behaviour depends on
  *       data.email: "fail-..." always fails; "flakyN-..." fails the first N
  *       attempts; "abort-..." rolls the whole transaction back the first
- *       time (as SQLite does on an I/O error), then applies; anything else
+ *       time (as SQLite does on an I/O error), then applies; "abortall-..."
+ *       does that every time; anything else
  *       applies: it counts the event in
  *       applied(event_id, n) and emits user.created through the outbox, in
  *       the handler's transaction.  Prints one line per outcome:
@@ -299,7 +300,7 @@ static int on_user_registered(void *ctx, sqlite3 *db, const ev_event_t *ev, char
         snprintf(err, errsz, "boom: %s", email);
         return -1;
     }
-    if (!strncmp(email, "abort-", 6) && flaky_attempt(ev->id) == 1) {
+    if ((!strncmp(email, "abort-", 6) && flaky_attempt(ev->id) == 1) || !strncmp(email, "abortall-", 9)) {
         /* what SQLite does on an I/O error or a full disk: the whole
          * transaction - the batch - is gone */
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

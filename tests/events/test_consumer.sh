@@ -22,6 +22,9 @@
 #   6. a handler ends the batch's transaction (as SQLite does on an I/O
 #      error): the records of the batch before it, rolled back with it, come
 #      again and are applied; every event is applied exactly once.
+#   7. a record that rolls back every transaction it is in does not take
+#      every batch down: the records come one per transaction after a lost
+#      batch, so it is retried alone and dead-lettered after max_attempts.
 source "$(dirname "$0")/lib.sh"
 
 DB="$T/consumer.db"
@@ -186,5 +189,21 @@ ev applied "$T/lost.db" >"$T/applied6.txt"
 [[ $(wc -l <"$T/applied6.txt") -eq 12 ]] || fail "expected 12 applied events, found $(wc -l <"$T/applied6.txt")"
 [[ $(awk '$2 != 1' "$T/applied6.txt" | wc -l) -eq 0 ]] || fail "an event was applied twice"
 [[ $(topic_count user.created) -eq $((created + 12)) ]] || fail "expected 12 more user.created events"
+
+log "7. a record that breaks every transaction it is in: retried alone, then dead-lettered"
+LOST2=it.lost2
+{
+    for i in $(seq 1 8); do
+        if [[ $i -eq 4 ]]; then echo "k|$(registered e-m-$i k abortall-$i@x.test)"
+        else echo "k|$(registered e-m-$i k ok-m$i@x.test)"; fi
+    done
+} >"$T/records7.txt"
+kc -P -t "$LOST2" -K '|' <"$T/records7.txt" || fail "kcat could not produce"
+ev consume "$T/lost2.db" "$BROKER_ADDR" it-lost2 "$LOST2" --until-caught-up 60 --max-attempts 2 --backoff 50 >"$T/run7.out"
+log "  applied: $(outcomes "$T/run7.out" applied), retry: $(outcomes "$T/run7.out" retry), dlq: $(outcomes "$T/run7.out" dlq)"
+[[ $(outcomes "$T/run7.out" applied) -eq 7 ]] || fail "expected the 7 other records applied"
+[[ $(outcomes "$T/run7.out" dlq) -eq 1 ]] || fail "expected the record to be dead-lettered"
+grep -q '^outcome dlq .* e-m-4 user.registered attempt=2 ' "$T/run7.out" || fail "e-m-4 was not dead-lettered on its second attempt"
+[[ $(ev applied "$T/lost2.db" | awk '$2 != 1' | wc -l) -eq 0 ]] || fail "an event was applied twice"
 
 stop_broker
