@@ -238,22 +238,29 @@ struct sto_ckpt_s {
     int due, stop;
     sqlite3 *db;  /* the thread's own connection */
     uint64_t runs;
+    int copied;    /* WAL frames copied by the thread's last checkpoint (under mu) */
+    int last_pages; /* the hook's previous count (loop thread only) */
 };
 
 /* The WAL hook of the service's connection: runs after each commit. */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     sto_ckpt_t *k = arg;
-    if (pages >= STO_CKPT_INLINE_PAGES) {
+    int restarted = pages < k->last_pages;
+    k->last_pages = pages;
+    if (pages >= STO_CKPT_RESTART_PAGES) {
+        /* copies what the thread has not; SQLITE_BUSY while the thread
+         * checkpoints: the next commit tries again */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= STO_CKPT_PAGES) {
-        pthread_mutex_lock(&k->mu);
-        if (!k->due) {
-            k->due = 1;
-            pthread_cond_signal(&k->cv);
-        }
-        pthread_mutex_unlock(&k->mu);
+        return SQLITE_OK;
     }
+    pthread_mutex_lock(&k->mu);
+    if (restarted) k->copied = 0;
+    if (!k->due && pages - k->copied >= STO_CKPT_PAGES) {
+        k->due = 1;
+        pthread_cond_signal(&k->cv);
+    }
+    pthread_mutex_unlock(&k->mu);
     return SQLITE_OK;
 }
 
@@ -282,6 +289,7 @@ static void *ckpt_main(void *arg)
             sk_warn("sto", "background checkpoint: %s", sqlite3_errmsg(k->db));
         pthread_mutex_lock(&k->mu);
         if (log > 0) k->runs++;
+        if (rc == SQLITE_OK && done > k->copied) k->copied = done;
     }
     pthread_mutex_unlock(&k->mu);
     return NULL;
@@ -311,8 +319,14 @@ int sto_checkpoint_in_background(sqlite3 *db, char *err, size_t errsz)
     }
     if (c->ckpt) return 0;
     sto_ckpt_t *k = sk_calloc(1, sizeof *k);
+    char limit[80];
+    snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %d", STO_CKPT_RESTART_PAGES * 4096);
+    /* A connection opens the WAL when it first reads: without the SELECT,
+     * its checkpoints would do nothing (log = -1). */
     if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-        sqlite3_exec(k->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(k->db, "PRAGMA synchronous = NORMAL; SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(db, limit, NULL, NULL, NULL) != SQLITE_OK) {
         sk_errf(err, errsz, "%s: checkpoint connection: %s", path,
                 k->db ? sqlite3_errmsg(k->db) : "out of memory");
         sqlite3_close_v2(k->db);

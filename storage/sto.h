@@ -88,22 +88,35 @@ int sto_open(const char *path, const sto_migration_t *migrations, size_t n, sqli
 void sto_close(sqlite3 *db);
 
 /*
- * Checkpoints on a thread of their own.  By default SQLite checkpoints the
- * WAL inside the COMMIT that takes it past 1000 pages: that commit copies
- * the pages into the database file and fdatasync()s it, which stalls the
- * caller's event loop for milliseconds (more on a slow disk).  After this
- * call, a commit that leaves STO_CKPT_PAGES or more pages in the WAL only
- * wakes a thread with its own connection to the same file, which runs a
- * PASSIVE checkpoint (it neither waits for nor blocks db's transactions;
- * the next write transaction on db then starts the WAL over).  The thread
- * also checkpoints every STO_CKPT_IDLE_MS.  Should it fall behind (the WAL
- * at STO_CKPT_INLINE_PAGES pages), the committing connection checkpoints
- * itself, as SQLite would.  sto_close(db) stops the thread.  Durability is
- * unchanged: the WAL is the commit point either way.  Returns 0, or -1
- * with err set (db then checkpoints as before).  Not for ":memory:".
+ * Checkpoints mostly on a thread of their own.  By default SQLite
+ * checkpoints the WAL inside the COMMIT that takes it past 1000 pages: that
+ * commit fsyncs the WAL, copies ~1000 pages into the database file and
+ * fsyncs it, which stalls the caller's event loop for milliseconds (more on
+ * a slow disk).  After this call:
+ *
+ *   - every STO_CKPT_PAGES new WAL frames, a commit wakes a thread with its
+ *     own connection to the same file, which runs a PASSIVE checkpoint: it
+ *     copies the frames to the database and fsyncs, neither waiting for
+ *     nor blocking db's transactions (the thread also checkpoints every
+ *     STO_CKPT_IDLE_MS);
+ *   - the WAL only starts over when a write transaction begins with every
+ *     frame copied, which a busy writer never sees after a checkpoint that
+ *     ran beside it.  So when the WAL reaches STO_CKPT_RESTART_PAGES, the
+ *     committing connection runs the PASSIVE checkpoint itself: it copies
+ *     only what the thread has not copied yet, and the next write
+ *     transaction restarts the WAL (if the thread holds the checkpoint lock
+ *     at that moment, the next commit tries again).  That is one stall per
+ *     STO_CKPT_RESTART_PAGES frames instead of one per 1000, and a smaller
+ *     one;
+ *   - journal_size_limit keeps the -wal file at most that size after a
+ *     restart.
+ *
+ * sto_close(db) stops the thread.  Durability is unchanged: the WAL is the
+ * commit point either way.  Returns 0, or -1 with err set (db then
+ * checkpoints as before).  Not for ":memory:".
  */
 #define STO_CKPT_PAGES 1000
-#define STO_CKPT_INLINE_PAGES 20000
+#define STO_CKPT_RESTART_PAGES 4000
 #define STO_CKPT_IDLE_MS 1000
 int sto_checkpoint_in_background(sqlite3 *db, char *err, size_t errsz);
 /* Checkpoints the background thread ran (tests, metrics); 0 without one. */
