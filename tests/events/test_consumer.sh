@@ -171,15 +171,20 @@ ev consume "$T/raw.db" "$BROKER_ADDR" it-raw "$RAW" --raw --until-caught-up 60 -
 [[ $(ev applied "$T/raw.db" | awk '$2 != 1' | wc -l) -eq 0 ]] || fail "a raw record was applied twice"
 [[ $(topic_count "$RAW.dlq") -eq 3 ]] || fail "the raw DLQ grew after the reset"
 
+# produce_one_bad TOPIC N K PREFIX EMAIL_PREFIX: N records of key k, ids
+# PREFIX-1..N, the K-th with an email that starts with EMAIL_PREFIX
+produce_one_bad() {
+    local i
+    for i in $(seq 1 "$2"); do
+        if [[ $i -eq $3 ]]; then echo "k|$(registered "$4-$i" k "$5$i@x.test")"
+        else echo "k|$(registered "$4-$i" k "ok-$4$i@x.test")"; fi
+    done >"$T/$1.records"
+    kc -P -t "$1" -K '|' <"$T/$1.records" || fail "kcat could not produce"
+}
+
 log "6. SQLite ends a batch's transaction half way: its records come again, none is lost"
 LOST=it.lost
-{
-    for i in $(seq 1 12); do
-        if [[ $i -eq 7 ]]; then echo "k|$(registered e-l-$i k abort-$i@x.test)"
-        else echo "k|$(registered e-l-$i k ok-l$i@x.test)"; fi
-    done
-} >"$T/records6.txt"
-kc -P -t "$LOST" -K '|' <"$T/records6.txt" || fail "kcat could not produce"
+produce_one_bad "$LOST" 12 7 e-l abort-
 created=$(topic_count user.created)
 ev consume "$T/lost.db" "$BROKER_ADDR" it-lost "$LOST" --until-caught-up 60 --backoff 50 >"$T/run6.out"
 grep -q 'ended the batch' "$EV_ERR" || fail "the consumer did not notice the lost transaction"
@@ -192,13 +197,7 @@ ev applied "$T/lost.db" >"$T/applied6.txt"
 
 log "7. a record that breaks every transaction it is in: retried alone, then dead-lettered"
 LOST2=it.lost2
-{
-    for i in $(seq 1 8); do
-        if [[ $i -eq 4 ]]; then echo "k|$(registered e-m-$i k abortall-$i@x.test)"
-        else echo "k|$(registered e-m-$i k ok-m$i@x.test)"; fi
-    done
-} >"$T/records7.txt"
-kc -P -t "$LOST2" -K '|' <"$T/records7.txt" || fail "kcat could not produce"
+produce_one_bad "$LOST2" 8 4 e-m abortall-
 ev consume "$T/lost2.db" "$BROKER_ADDR" it-lost2 "$LOST2" --until-caught-up 60 --max-attempts 2 --backoff 50 >"$T/run7.out"
 log "  applied: $(outcomes "$T/run7.out" applied), retry: $(outcomes "$T/run7.out" retry), dlq: $(outcomes "$T/run7.out" dlq)"
 [[ $(outcomes "$T/run7.out" applied) -eq 7 ]] || fail "expected the 7 other records applied"

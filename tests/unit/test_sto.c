@@ -410,8 +410,10 @@ START_TEST(test_background_checkpoint)
     ck_assert_msg(sto_checkpoints(db) > 0, "no background checkpoint in 5 s");
     ck_assert_msg(file_size(path) > db0 + 1000 * 3000L, "database file %ld bytes (was %ld)", file_size(path), db0);
     /* Unpaced commits (the thread's checkpoints always run beside a
-     * writer): the WAL still starts over, so it never grows much past
-     * STO_CKPT_RESTART_PAGES frames. */
+     * writer): the WAL still starts over.  It can pass
+     * STO_CKPT_RESTART_PAGES while the thread holds the checkpoint lock
+     * (slower under the sanitizers and a busy machine: 5,700 frames seen),
+     * but stays bounded; without the restart it grew to 82,000. */
     long max_wal = 0;
     for (; i < 30000; i++) {
         char k[32];
@@ -420,8 +422,7 @@ START_TEST(test_background_checkpoint)
         ck_assert_msg(rc == 1, "insert %d: %s", i, sqlite3_errmsg(db));
         if (i % 100 == 0 && file_size(wal) > max_wal) max_wal = file_size(wal);
     }
-    ck_assert_msg(max_wal <= (long)(STO_CKPT_RESTART_PAGES + 1000) * (4096 + 24), "WAL grew to %ld bytes",
-                  max_wal);
+    ck_assert_msg(max_wal <= (long)STO_CKPT_RESTART_PAGES * 4 * (4096 + 24), "WAL grew to %ld bytes", max_wal);
     sto_close(db); /* stops the thread */
     sqlite3 *again = open_ok(m_v3, 3);
     ck_assert_int_eq(count(again, "SELECT count(*) FROM blobs"), 30000);
