@@ -1016,6 +1016,9 @@ ev_consumer_t *ev_consumer_new(struct event_base *base, sqlite3 *db, const ev_co
         ev_rdk_set(kc, "topic.metadata.refresh.interval.ms", "3000", err, errsz) < 0 ||
         ev_rdk_set(kc, "session.timeout.ms", num, err, errsz) < 0 ||
         ev_rdk_set(kc, "socket.keepalive.enable", "true", err, errsz) < 0 ||
+        /* prefetch at most 4 MiB, not librdkafka's 64 MiB: a backlog after a
+         * restart is read as it is handled, not held in memory */
+        ev_rdk_set(kc, "queued.max.messages.kbytes", "4096", err, errsz) < 0 ||
         ev_rdk_set(kc, "log.queue", "true", err, errsz) < 0 ||
         ev_rdk_set_pairs(kc, conf->rdkafka_props, err, errsz) < 0)
         goto fail;
