@@ -45,72 +45,22 @@ while getopts "n:c:e:q:kh" opt; do
     esac
 done
 build=${BUILD_DIR:-$root/build-rel}
-say() { echo "bench: $*" >&2; }
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 command -v kcat >/dev/null || { say "kcat is needed (Debian package kcat)"; exit 1; }
 
-if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" "$root" --buildtype=release >/dev/null
-fi
-ninja -C "$build" >/dev/null
-bin() { echo "$build/services/$1/souk-$1"; }
+bench_build
 souk=$build/tools/souk
-freeport=$build/tests/tools/freeport
 services=(auth user catalog booking payment notification analytics)
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/souk-analytics-bench.XXXXXX")
-declare -A pid port
-stop() {
-    local p=$1 i
-    [ -n "$p" ] || return 0
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-cleanup() {
-    local i
-    stop "${load_pid:-}"
-    for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop "${pid[${services[$i]}]:-}"; done
-    stop "${pid[broker]:-}"
-    if [ "$keep" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-wait_for() {
-    local t=$1 i
-    shift
-    for i in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
-http_ok() { curl -sf -o /dev/null "http://127.0.0.1:$1$2"; }
-
-ports=($("$freeport" $((2 + ${#services[@]}))))
-kport=${ports[0]} kvport=${ports[1]}
-i=2
-for s in "${services[@]}"; do port[$s]=${ports[$i]}; i=$((i + 1)); done
-
-"$build/broker/souk-broker" --data-dir "$tmp/broker" --kafka-listen "127.0.0.1:$kport" \
-    --kv-listen "127.0.0.1:$kvport" --log-level warn >"$tmp/broker.out" 2>"$tmp/broker.err" &
-pid[broker]=$!
-wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$kport" || { say "souk-broker did not start"; exit 1; }
-
-admin_email=admin@souk.bench admin_pw=bench-admin-password-1
-for s in "${services[@]}"; do
-    args=(--http "127.0.0.1:${port[$s]}" --data-dir "$tmp/$s" --brokers "127.0.0.1:$kport"
-          --kv "127.0.0.1:$kvport" --jwt-public-key "$tmp/auth/jwt-public.pem" --log-level info)
-    case $s in
-    payment) args+=(--auto-pay) ;;
+service_args() {
     # warn: its own request lines (this script polls /metrics) would feed
     # the very index whose lag is measured
-    analytics) args+=(--web-dir "$root/web/dashboard" --auth-url "127.0.0.1:${port[auth]}" --log-level warn) ;;
-    esac
-    SOUK_ADMIN_EMAIL=$admin_email SOUK_ADMIN_PASSWORD=$admin_pw \
-        "$(bin "$s")" "${args[@]}" >"$tmp/$s.out" 2>"$tmp/$s.err" &
-    pid[$s]=$!
-    if [ "$s" = auth ]; then wait_for 30 test -s "$tmp/auth/jwt-public.pem" || { say "auth did not start"; exit 1; }; fi
-    wait_for 30 http_ok "${port[$s]}" /ready || { say "souk-$s is not ready"; tail -20 "$tmp/$s.err" >&2; exit 1; }
-done
-say "broker and ${#services[@]} services up in $tmp"
+    [ "$1" = analytics ] &&
+        args+=(--web-dir "$root/web/dashboard" --auth-url "127.0.0.1:${port[auth]}" --log-level warn)
+    return 0
+}
+bench_stop_extra() { stop "${load_pid:-}"; }
+bench_up souk-analytics-bench info
 an="http://127.0.0.1:${port[analytics]}"
 
 metric() { # NAME: the value of an unlabelled series, or the sum of a family

@@ -51,67 +51,20 @@ while getopts "n:c:r:agkp:h" opt; do
     esac
 done
 build=${BUILD_DIR:-$root/build-rel}
-say() { echo "bench: $*" >&2; }
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 # ---- build ---------------------------------------------------------------
-if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" "$root" --buildtype=release >/dev/null
-fi
-ninja -C "$build" >/dev/null
-bin() { echo "$build/services/$1/souk-$1"; }
+bench_build
 souk=$build/tools/souk
-broker_bin=$build/broker/souk-broker
-freeport=$build/tests/tools/freeport
 services=(auth user catalog booking payment notification gateway)
 [ "$with_an" = 1 ] && services=(auth user catalog booking payment notification analytics gateway)
 
 # ---- processes -------------------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/souk-saga.XXXXXX")
-declare -A pid port
-stop() { # PID: TERM, wait up to 15 s, then KILL
-    local p=$1 i
-    [ -n "$p" ] || return 0
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-cleanup() {
-    local i
-    stop "${pid[sampler]:-}"
-    for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop "${pid[${services[$i]}]:-}"; done
-    stop "${pid[broker]:-}"
-    if [ "$keep" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() { # SECONDS CMD...: retries every 0.1 s
-    local t=$1 i
-    shift
-    for i in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
-http_ok() { curl -sf -o /dev/null "http://127.0.0.1:$1$2"; }
-
-ports=($("$freeport" $((2 + ${#services[@]}))))
-kport=${ports[0]} kvport=${ports[1]}
-i=2
-for s in "${services[@]}"; do port[$s]=${ports[$i]}; i=$((i + 1)); done
-
-# shellcheck disable=SC2086
-"$broker_bin" --data-dir "$tmp/broker" --kafka-listen "127.0.0.1:$kport" --kv-listen "127.0.0.1:$kvport" \
-    --log-level warn ${BROKER_ARGS:-} >"$tmp/broker.out" 2>"$tmp/broker.err" &
-pid[broker]=$!
-wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$kport" || { say "souk-broker did not start"; cat "$tmp/broker.err" >&2; exit 1; }
-
-admin_email=admin@souk.bench admin_pw=bench-admin-password-1
-for s in "${services[@]}"; do
-    args=(--http "127.0.0.1:${port[$s]}" --data-dir "$tmp/$s" --brokers "127.0.0.1:$kport"
-          --kv "127.0.0.1:$kvport" --jwt-public-key "$tmp/auth/jwt-public.pem" --log-level warn)
-    extra=
-    case $s in
-    payment) args+=(--auto-pay); extra=${PAYMENT_ARGS:-} ;;
+service_args() { # each at --log-level warn; SVC_ARGS and <NAME>_ARGS added
+    local extra= u
+    case $1 in
+    payment) extra=${PAYMENT_ARGS:-} ;;
     booking) extra=${BOOKING_ARGS:-} ;;
     catalog) extra=${CATALOG_ARGS:-} ;;
     notification) extra=${NOTIFICATION_ARGS:-} ;;
@@ -121,16 +74,11 @@ for s in "${services[@]}"; do
             args+=("--$u-url" "127.0.0.1:${port[$u]}")
         done ;;
     esac
-    # shellcheck disable=SC2086
-    SOUK_ADMIN_EMAIL=$admin_email SOUK_ADMIN_PASSWORD=$admin_pw \
-        "$(bin "$s")" "${args[@]}" ${SVC_ARGS:-} $extra >"$tmp/$s.out" 2>"$tmp/$s.err" &
-    pid[$s]=$!
-    if [ "$s" = auth ]; then wait_for 30 test -s "$tmp/auth/jwt-public.pem" || { say "auth did not start"; cat "$tmp/auth.err" >&2; exit 1; }; fi
-    if ! wait_for 30 http_ok "${port[$s]}" /ready; then
-        say "souk-$s is not ready:"; tail -20 "$tmp/$s.err" >&2; exit 1
-    fi
-done
-say "broker and ${#services[@]} services up in $tmp"
+    # shellcheck disable=SC2206
+    args+=(${SVC_ARGS:-} $extra)
+}
+bench_stop_extra() { stop "${pid[sampler]:-}"; }
+bench_up souk-saga warn
 
 all=(broker "${services[@]}")
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
