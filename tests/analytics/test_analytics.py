@@ -78,20 +78,7 @@ def api(c, path, token=None):
 
 
 def new_catalog(c, admin, tickets):
-    body = {
-        "title": "Course " + uuid.uuid4().hex[:10],
-        "description": "analytics test",
-        "price": PRICE,
-        "currency": "EUR",
-        "dateOfEvent": FUTURE,
-        "numberOfTickets": tickets,
-    }
-    r = c.http("catalog", "POST", "/catalogs", body, token=admin)
-    assert r.status == 201, r
-    cid = r.json["catalogId"]
-    r = c.http("catalog", "GET", "/catalogs/%s/tickets" % cid)
-    assert r.status == 200, r
-    return cid, [t["ticketId"] for t in r.json]
+    return c.new_catalog(admin, tickets=tickets, price=PRICE, description="analytics test", date=FUTURE)
 
 
 def book(c, token, body):

@@ -31,7 +31,6 @@ import sys
 import smtpsink  # noqa: E402 - first: it may re-execute under /usr/bin/python3
 
 import datetime
-import uuid
 
 import souktest
 from souktest import wait_until
@@ -120,20 +119,8 @@ class Saga:
 
     def catalog(self, tickets=1, price=2500, currency="EUR", title=None):
         """Creates a catalog as the admin; returns (catalogId, [ticketId])."""
-        body = {
-            "title": title or "Course " + uuid.uuid4().hex[:10],
-            "description": "an e2e course",
-            "price": price,
-            "currency": currency,
-            "dateOfEvent": FUTURE,
-            "numberOfTickets": tickets,
-        }
-        r = self.c.http("catalog", "POST", "/catalogs", body, token=self.admin)
-        assert r.status == 201, r
-        cid = r.json["catalogId"]
-        tids = [t["ticketId"] for t in self.tickets(cid)]
-        assert len(tids) == tickets, tids
-        return cid, tids
+        return self.c.new_catalog(self.admin, tickets=tickets, price=price, currency=currency, title=title,
+                                  description="an e2e course", date=FUTURE)
 
     def title(self, cid):
         r = self.c.http("catalog", "GET", "/catalogs/" + cid)

@@ -732,6 +732,27 @@ class Cluster:
         tokens = self.login(email, password)
         return self._token(tokens, email, password, uid, role)
 
+    def new_catalog(self, token, tickets=1, price=2500, currency="EUR", title=None,
+                    description="a course", date="2031-06-01T18:00:00Z"):
+        """Creates a catalog (as token: an admin or an author) and reads its
+        tickets; returns (catalogId, [ticketId, ...])."""
+        body = {
+            "title": title or "Course " + uuid.uuid4().hex[:10],
+            "description": description,
+            "price": price,
+            "currency": currency,
+            "dateOfEvent": date,
+            "numberOfTickets": tickets,
+        }
+        r = self.http("catalog", "POST", "/catalogs", body, token=token)
+        assert r.status == 201, r
+        cid = r.json["catalogId"]
+        r = self.http("catalog", "GET", "/catalogs/%s/tickets" % cid, token=token)
+        assert r.status == 200, r
+        tids = [t["ticketId"] for t in r.json]
+        assert len(tids) == tickets, r
+        return cid, tids
+
     # -- topics ------------------------------------------------------------
 
     def _kcat(self, args, stdin=None, timeout=KCAT_TIMEOUT):

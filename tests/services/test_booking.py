@@ -60,21 +60,7 @@ OPEN = ("PENDING", "AWAITING_PAYMENT")
 def new_catalog(c, admin, tickets=3, price=2500, currency="EUR"):
     """Creates a catalog; waits until booking's projection knows it.
     Returns (catalogId, [ticketId, ...])."""
-    body = {
-        "title": "Course " + uuid.uuid4().hex[:10],
-        "description": "a course",
-        "price": price,
-        "currency": currency,
-        "dateOfEvent": FUTURE,
-        "numberOfTickets": tickets,
-    }
-    r = c.http("catalog", "POST", "/catalogs", body, token=admin)
-    assert r.status == 201, r
-    cid = r.json["catalogId"]
-    r = c.http("catalog", "GET", "/catalogs/%s/tickets" % cid)
-    assert r.status == 200, r
-    tids = [t["ticketId"] for t in r.json]
-    assert len(tids) == tickets, r
+    cid, tids = c.new_catalog(admin, tickets=tickets, price=price, currency=currency, date=FUTURE)
     wait_until(
         lambda: booking_db(c, "SELECT count(*) FROM tickets WHERE catalog_id = ?", cid)[0][0] == tickets,
         20,
